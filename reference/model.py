@@ -153,7 +153,9 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def load_encoder(path: str | Path, which: str = "online", map_location: str | torch.device = "cpu") -> Darknet3D:
+def load_encoder(
+    path: str | Path, which: str = "online", map_location: str | torch.device = "cpu"
+) -> Darknet3D:
     """Load the encoder of a checkpoint written by ``reference/train_byol.py``.
 
     Args:
