@@ -167,8 +167,9 @@ def _draw(
     p["sector"] = (nxt() < 0.75) if fov is None else (nxt() < 2.0 and fov == "sector")
     p["b_lines"] = (nxt() < 0.5) if b_lines is None else (nxt() < 2.0 and bool(b_lines))
     # geometry of the scan converter
-    p["apex"] = nxt(0.05, 0.2)
-    p["theta"] = math.radians(nxt(28.0, 38.0))
+    p["apex"] = nxt(0.18, 0.45)
+    p["theta"] = math.radians(nxt(30.0, 40.0))
+    p["depth_span"] = nxt(0.85, 1.0)
     # chest wall and pleura (depth as a fraction of the imaging depth)
     p["pleura"] = nxt(0.2, 0.34)
     p["tilt"] = nxt(-0.04, 0.04)
@@ -182,9 +183,9 @@ def _draw(
     # ribs
     p["rib_left"] = nxt() < 0.7
     p["rib_right"] = nxt() < 0.7
-    p["rib_left_pos"] = nxt(-0.95, -0.72)
-    p["rib_right_pos"] = nxt(0.72, 0.95)
-    p["rib_half"] = nxt(0.1, 0.16)
+    p["rib_left_pos"] = nxt(-0.95, -0.62)
+    p["rib_right_pos"] = nxt(0.62, 0.95)
+    p["rib_half"] = nxt(0.12, 0.22)
     # breathing / sliding and probe motion
     p["slide_amp"] = nxt(0.03, 0.08)
     p["breath_period"] = nxt(10.0, 32.0)
@@ -196,7 +197,7 @@ def _draw(
     # A-lines
     p["aline_amp"] = nxt(0.35, 0.8)
     p["aline_decay"] = nxt(0.45, 0.7)
-    p["air_level"] = nxt(0.04, 0.09)
+    p["air_level"] = nxt(0.015, 0.045)
     # B-lines: up to _MAX_BLINES, count 1..4 when present
     p["n_blines"] = float(1 + int(nxt() * _MAX_BLINES))
     for j in range(_MAX_BLINES):
@@ -225,6 +226,7 @@ def _draw(
     p["compress"] = nxt(6.0, 20.0)
     p["target_mean"] = nxt(0.13, 0.28)
     p["enoise"] = nxt(0.005, 0.02)
+    p["speckle_contrast"] = nxt(0.55, 0.85)
     # static speckle textures (fixed to the probe, moving with the lung) and one fresh field per frame
     static = torch.randn(2, 2, int(hs * 1.5), int(ws * 1.5), generator=g)
     fresh = torch.randn(num_frames, 2, hs, ws, generator=g)
@@ -336,19 +338,22 @@ def render_batch(
         im = c * s[:, 1] + torch.sqrt(1 - c**2) * torch.roll(f2, shifts=(hs // 3, ws // 3), dims=(-2, -1))
         return torch.sqrt(re * re + im * im) / math.sqrt(math.pi / 4)  # unit mean
 
-    s_wall = speckle(static[:, 0], du, col("corr_wall"), 0)
-    s_lung = speckle(static[:, 1], ul, col("corr_lung"), 1)
+    sc = col("speckle_contrast")  # blend towards the mean: the display is smoother than raw Rayleigh speckle
+    s_wall = 1 - sc + sc * speckle(static[:, 0], du, col("corr_wall"), 0)
+    s_lung = 1 - sc + sc * speckle(static[:, 1], ul, col("corr_lung"), 1)
 
     # --- anatomy (echo amplitude before speckle) -----------------------------------------------------------
     pl = col("pleura") + col("tilt") * du  # pleural depth along the lateral axis
     above = torch.sigmoid((pl - dd) / 0.006)
     below = 1 - above
-    layers = 1 + 0.35 * torch.sin(2 * math.pi * col("layer_freq") * dd + col("layer_phase"))
-    skin = 1.2 * torch.exp(-(((dd - 0.015) / 0.012) ** 2))
+    layers = 1 + 0.12 * torch.sin(2 * math.pi * col("layer_freq") * dd + col("layer_phase")) + 0.1 * torch.sin(
+        2 * math.pi * 0.37 * col("layer_freq") * (dd + 0.2 * du) + 2 * col("layer_phase")
+    )
+    skin = 0.5 * torch.exp(-(((dd - 0.015) / 0.012) ** 2))
     fascia = 0.7 * torch.exp(-(((dd - col("fascia1") * pl) / 0.008) ** 2)) + 0.6 * torch.exp(
         -(((dd - col("fascia2") * pl) / 0.01) ** 2)
     )
-    wall = col("wall_level") * layers * (1 + 0.6 * torch.sin(3.0 * du + 2 * dd)) ** 2 / 1.3 + skin + fascia
+    wall = col("wall_level") * layers * (1 + 0.25 * torch.sin(3.0 * du + 5 * dd + col("layer_phase"))) + skin + fascia
     pleura = col("pleura_amp") * torch.exp(-(((dd - pl) / col("pleura_width")) ** 2))
 
     # A-lines at multiples of the pleural depth
@@ -376,7 +381,8 @@ def render_batch(
         + 0.12 * torch.sin(col("shred_f2") * ul + col("shred_p2"))
     )
     bottom = pl + col("cons_height") * shred
-    lat = torch.sigmoid((half - (ul - cu).abs()) / 0.012)
+    half_d = half * (1 + 0.12 * torch.sin(col("shred_f1") * 1.7 * dd + col("shred_p2")))  # irregular sides
+    lat = torch.sigmoid((half_d - (ul - cu).abs()) / 0.012)
     deep = torch.sigmoid((bottom - dd) / 0.008)
     cons = cons_on * lat * deep * below  # soft mask (B, T, hs, ws)
     shred_line = 0.8 * cons_on * lat * torch.exp(-(((dd - bottom) / 0.012) ** 2)) * below
@@ -424,8 +430,8 @@ def render_batch(
     theta = col("theta").view(b, 1, 1)
     r = torch.sqrt(x**2 * (w / h) ** 2 + (y + apex) ** 2)
     ang = torch.atan2(x * (w / h), y + apex)
-    r0 = apex + 0.02
-    r1 = torch.minimum(0.5 * (w / h) / torch.sin(theta) * 0.98, apex + 1.0)
+    r0 = apex
+    r1 = r0 + col("depth_span").view(b, 1, 1)  # a wide fan may be clipped by the frame's sides
     sec_u = ang / theta
     sec_d = (r - r0) / (r1 - r0)
     lin_u = (x * 2).expand(b, h, w)

@@ -1,0 +1,225 @@
+"""Counter-based, device-independent random draws keyed per clip.
+
+Every random number the library draws for a parameter is a pure function of
+``(seed, sample id, epoch, view, transform slot, counter)``, computed with a 32-bit integer hash
+(Wellons' "lowbias32" finaliser) in vectorised ``int64`` tensor arithmetic on the CPU. Nothing here
+touches a global RNG, and the draws for one clip never depend on the other clips of its batch, the
+batch size, the worker count or the device: the parameters of a clip are the same wherever it goes.
+
+Only the Gaussian noise field is drawn from a stateful generator: each clip gets its own 63-bit seed
+(a pure function of its key) and a ``torch.Generator`` on the video's device is seeded with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from .errors import fail
+
+__all__ = ["ClipKeys", "draw_noise", "make_keys"]
+
+_M32 = 0xFFFFFFFF
+_GOLDEN = 0x9E3779B9
+_U24 = 1.0 / (1 << 24)
+
+
+def _mul32(x: Tensor, c: int) -> Tensor:
+    """Low 32 bits of ``x * c`` for ``x`` in [0, 2**32) without int64 overflow."""
+    lo, hi = c & 0xFFFF, c >> 16
+    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _M32
+
+
+def _mix(x: Tensor) -> Tensor:
+    """The lowbias32 integer finaliser: a bijection of [0, 2**32) with good avalanche."""
+    x = x ^ (x >> 16)
+    x = _mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = _mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def _mix_int(x: int) -> int:
+    """:func:`_mix` on a Python int (the same bijection, bit for bit)."""
+    x &= _M32
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & _M32
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & _M32
+    return x ^ (x >> 16)
+
+
+def _combine(h: Tensor, v: Tensor | int) -> Tensor:
+    """Fold the 32-bit value ``v`` into the hash state ``h``."""
+    if isinstance(v, int):
+        return _mix(h ^ _mix_int(v + _GOLDEN))
+    return _mix(h ^ _mix((v + _GOLDEN) & _M32))
+
+
+@functools.lru_cache(maxsize=64)
+def _mixed_counter(n: int) -> Tensor:
+    return _mix((torch.arange(n, dtype=torch.int64) + _GOLDEN) & _M32)
+
+
+def _split64(v: Tensor | int) -> tuple[Tensor | int, Tensor | int]:
+    if isinstance(v, int):
+        v &= (1 << 64) - 1
+        return v & _M32, v >> 32
+    return v & _M32, (v >> 32) & _M32
+
+
+@dataclass(frozen=True)
+class ClipKeys:
+    """One 32-bit key per clip, from which all of that clip's random draws derive.
+
+    Attributes:
+        keys: ``(B,)`` int64 in [0, 2**32), on the CPU.
+    """
+
+    keys: Tensor
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.keys.shape[0])
+
+    def uniform(self, slot: int, stream: int, n: int) -> Tensor:
+        """``(B, n)`` float32 uniforms in [0, 1) with 24-bit resolution.
+
+        Args:
+            slot: The position of the transform in its pipeline.
+            stream: A per-transform stream number, so that different draws never share numbers.
+            n: How many numbers per clip.
+        """
+        h = _mix(self.keys ^ _mix_int(_mix_int(slot + _GOLDEN) ^ (stream + _GOLDEN)))
+        h = _mix(h[:, None] ^ _mixed_counter(n)[None, :])
+        return (h >> 8).to(torch.float32) * _U24
+
+    def seeds(self, slot: int, stream: int) -> Tensor:
+        """``(B,)`` int64 seeds in [0, 2**63) for the clips' noise generators."""
+        h = _mix(self.keys ^ _mix_int(_mix_int(slot + _GOLDEN) ^ (stream + _GOLDEN)))
+        hi = _combine(h, 1) & 0x7FFFFFFF
+        lo = _combine(h, 2)
+        return (hi << 32) | lo
+
+
+def make_keys(
+    batch_size: int,
+    *,
+    generator: torch.Generator | None = None,
+    seed: int | None = None,
+    sample_ids: Tensor | Sequence[int] | None = None,
+    epoch: int = 0,
+    view: int = 0,
+) -> ClipKeys:
+    """Derive the per-clip keys of one call.
+
+    Exactly one of ``generator`` and ``seed`` may be given. With a generator, one 62-bit base seed
+    is drawn from it (so the generator advances by one draw per call). With neither, a fresh base
+    seed is taken from the operating system: the call is then not reproducible, but its record
+    still replays it exactly. ``sample_ids`` default to ``0..B-1``.
+
+    Args:
+        batch_size: B.
+        generator: A CPU ``torch.Generator``.
+        seed: A non-negative integer base seed.
+        sample_ids: ``(B,)`` non-negative integer ids of the clips (e.g. dataset indices).
+        epoch: A non-negative epoch number.
+        view: A non-negative view number (0 and 1 for the two views of self-supervised learning).
+
+    Returns:
+        The clips' keys.
+
+    Example:
+        >>> a = make_keys(4, seed=7, sample_ids=[10, 11, 12, 13])
+        >>> b = make_keys(2, seed=7, sample_ids=[12, 13])
+        >>> bool((a.keys[2:] == b.keys).all())
+        True
+    """
+    if generator is not None and seed is not None:
+        raise fail("generator/seed", (generator, seed), "at most one of generator and seed")
+    if generator is not None:
+        if not isinstance(generator, torch.Generator):
+            raise fail("generator", type(generator).__name__, "a torch.Generator")
+        if generator.device.type != "cpu":
+            raise fail(
+                "generator",
+                str(generator.device),
+                "a CPU torch.Generator (parameters are drawn on the CPU so that they are the same on every device)",
+            )
+        base = int(torch.randint(0, 1 << 62, (1,), generator=generator).item())
+    elif seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise fail("seed", seed, "a non-negative int")
+        base = seed
+    else:
+        base = secrets.randbits(62)
+    for name, value in (("epoch", epoch), ("view", view)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise fail(name, value, "a non-negative int")
+    if sample_ids is None:
+        ids = torch.arange(batch_size, dtype=torch.int64)
+    else:
+        ids = torch.as_tensor(sample_ids)
+        if ids.is_floating_point() or ids.dtype == torch.bool or ids.is_complex():
+            raise fail("sample_ids", str(ids.dtype), "integer sample ids")
+        ids = ids.to(device="cpu", dtype=torch.int64).reshape(-1)
+        if ids.shape[0] != batch_size:
+            raise fail("sample_ids", tuple(ids.shape), f"one id per clip, shape ({batch_size},)")
+        if bool((ids < 0).any()):
+            raise fail("sample_ids", ids.tolist(), "non-negative ids")
+    lo, hi = _split64(base)
+    h = _mix(torch.tensor(lo, dtype=torch.int64))
+    h = _combine(h, hi)
+    id_lo, id_hi = _split64(ids)
+    h = _combine(h.expand(batch_size), id_lo)
+    h = _combine(h, id_hi)
+    h = _combine(h, epoch)
+    h = _combine(h, view)
+    return ClipKeys(h.contiguous())
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()), thread_name_prefix="vidaug3d")
+    return _POOL
+
+
+def draw_noise(seeds: Tensor, like: Tensor) -> Tensor:
+    """Standard normal noise with the shape, dtype and device of ``like``, one generator per clip.
+
+    Clip ``b`` gets ``torch.randn`` from a generator on ``like.device`` seeded with ``seeds[b]``,
+    so its noise does not depend on the rest of the batch. On the CPU the clips are drawn in
+    parallel threads (``torch.randn`` itself is serial there). On CUDA the field comes from the
+    device's own generator and differs from the CPU field for the same seed.
+
+    Args:
+        seeds: ``(B,)`` int64 CPU tensor of seeds.
+        like: ``(B, ...)`` float tensor.
+
+    Returns:
+        A new tensor like ``like``.
+    """
+    noise = torch.empty(like.shape, dtype=like.dtype, device=like.device)
+    seed_list = [int(s) for s in seeds.tolist()]
+
+    def one(b: int) -> None:
+        g = torch.Generator(device=like.device)
+        g.manual_seed(seed_list[b])
+        torch.randn(noise.shape[1:], generator=g, dtype=like.dtype, device=like.device, out=noise[b])
+
+    if like.device.type == "cpu" and len(seed_list) > 1 and torch.get_num_threads() > 1:
+        list(_pool().map(one, range(len(seed_list))))
+    else:
+        for b in range(len(seed_list)):
+            one(b)
+    return noise

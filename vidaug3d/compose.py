@@ -1,0 +1,401 @@
+"""Composition with a fusion plan, two-view sampling, replay and inverse.
+
+A :class:`Compose` plans once, at construction: consecutive transforms of the same kind form a
+stage. At call time each stage runs once over the whole batch:
+
+- **temporal** stage: the clips' ``(B, T)`` frame maps are composed into one map, one gather;
+- **geometric** stage: the clips' matrices are multiplied into one matrix per clip and every frame
+  of the batch is resampled once (``grid_sample`` over ``(B, C*T, H, W)``, one grid per clip);
+  a stage of flips only is done by exact data movement instead;
+- **pointwise** stage: colour, noise and erasing run in place on one working buffer.
+
+Composing matrices before resampling interpolates once instead of once per transform, so two
+interpolating transforms in a row give a sharper (and different) result from applying them one by
+one; with at most one interpolating transform per stage (as in the paper preset, affine then flip)
+the fused result equals the sequential one to float precision. ``fuse=False`` runs the transforms
+one by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+import torch
+from torch import Tensor
+
+from . import functional as VF
+from ._random import ClipKeys, make_keys
+from ._video import VideoShape, check_values, from_canonical, to_canonical, work_dtype
+from .errors import VidaugError, fail
+from .params import FlipParams, FrameMapParams, Record
+from .targets import check_targets, gather_targets, warp_targets
+from .transforms import GeometricTransform, PointwiseTransform, Transform
+
+__all__ = ["CallResult", "Compose", "TwoViews"]
+
+CallResult = Union[Tensor, tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A run of consecutive transforms of one kind, executed as one fused step."""
+
+    kind: Literal["temporal", "geometric", "pointwise"]
+    indices: tuple[int, ...]
+
+
+def plan(transforms: Sequence[Transform], fuse: bool = True) -> tuple[Stage, ...]:
+    """Group consecutive transforms of the same kind (or none, with ``fuse=False``).
+
+    Example:
+        >>> from vidaug3d import TemporalReverse, RandomAffine, RandomHorizontalFlip, GaussianNoise
+        >>> [(s.kind, s.indices) for s in plan([TemporalReverse(), RandomAffine(5), RandomHorizontalFlip(), GaussianNoise()])]
+        [('temporal', (0,)), ('geometric', (1, 2)), ('pointwise', (3,))]
+    """
+    stages: list[Stage] = []
+    for i, t in enumerate(transforms):
+        if fuse and stages and stages[-1].kind == t.kind:
+            stages[-1] = Stage(t.kind, (*stages[-1].indices, i))
+        else:
+            stages.append(Stage(t.kind, (i,)))
+    return tuple(stages)
+
+
+def compose_frame_maps(maps: Sequence[Tensor]) -> Tensor:
+    """One frame map equal to applying ``maps`` in order: ``out = x[m1][m2] = x[m1[m2]]``."""
+    total = maps[0]
+    for m in maps[1:]:
+        total = total.gather(1, m)
+    return total
+
+
+class Compose:
+    """A pipeline of transforms, planned once and fused at call time.
+
+    Args:
+        transforms: The transforms, applied in order.
+        fuse: Fuse consecutive transforms of a kind (default). False applies them one by one.
+        check_values: Check that float input is finite and within [0, 1]. None (default) checks
+            CPU tensors only, because the check reads values and would synchronise with a GPU.
+
+    Example:
+        >>> import vidaug3d as va
+        >>> aug = va.Compose([va.TemporalReverse(p=0.5), va.RandomAffine(10), va.GaussianNoise(0.03)])
+        >>> video = torch.rand(4, 1, 8, 32, 32)
+        >>> out, params = aug(video, seed=0, return_params=True)
+        >>> torch.equal(aug(video, params=params), out)
+        True
+    """
+
+    def __init__(
+        self, transforms: Sequence[Transform], *, fuse: bool = True, check_values: bool | None = None
+    ):
+        transforms = list(transforms)
+        for i, t in enumerate(transforms):
+            if not isinstance(t, Transform):
+                raise fail(f"transforms[{i}]", type(t).__name__, "a vidaug3d Transform")
+        self.transforms: tuple[Transform, ...] = tuple(transforms)
+        self.fuse = bool(fuse)
+        self.check_values = check_values
+        self.stages = plan(self.transforms, self.fuse)
+        self.min_frames = max((t.min_frames for t in self.transforms), default=1)
+
+    def __repr__(self) -> str:
+        inner = ",\n  ".join(repr(t) for t in self.transforms)
+        return f"Compose([\n  {inner}\n], fuse={self.fuse})"
+
+    def __len__(self) -> int:
+        return len(self.transforms)
+
+    # ------------------------------------------------------------------ parameters
+    def sample_params(self, shape: VideoShape, keys: ClipKeys) -> Record:
+        """Draw every transform's parameters (on the CPU) for a batch of ``shape``."""
+        params = tuple(t.sample_params(shape, keys, slot) for slot, t in enumerate(self.transforms))
+        return Record(tuple(type(t).__name__ for t in self.transforms), params, shape.as_tuple())
+
+    def _check_record(self, record: object, shape: VideoShape) -> Record:
+        if isinstance(record, dict):
+            record = Record.from_dict(record)
+        if not isinstance(record, Record):
+            raise fail(
+                "params", type(record).__name__, "a Record returned by this pipeline (or its to_dict())"
+            )
+        names = tuple(type(t).__name__ for t in self.transforms)
+        if record.names != names:
+            raise fail("params", record.names, f"a record of this pipeline's transforms {names}")
+        if (record.shape[0], *record.shape[2:]) != (shape.B, shape.T, shape.H, shape.W):
+            raise fail(
+                "params",
+                f"a record drawn for (B, C, T, H, W) = {record.shape}",
+                f"one for this video's B, T, H, W = {(shape.B, shape.T, shape.H, shape.W)}",
+            )
+        return record
+
+    # ------------------------------------------------------------------ execution
+    def _stage_matrix(self, stage: Stage, record: Record, shape: VideoShape) -> Tensor:
+        total: Tensor | None = None
+        for i in stage.indices:
+            t = self.transforms[i]
+            assert isinstance(t, GeometricTransform)
+            m = t.matrix(record.params[i], shape)
+            total = m if total is None else m @ total
+        assert total is not None
+        return total
+
+    def _stage_map(self, stage: Stage, record: Record) -> Tensor:
+        maps = []
+        for i in stage.indices:
+            p = record.params[i]
+            assert isinstance(p, FrameMapParams)
+            maps.append(p.frame_map)
+        return compose_frame_maps(maps)
+
+    def _padding(self, stage: Stage) -> str:
+        modes = {getattr(self.transforms[i], "padding_mode", "zeros") for i in stage.indices}
+        return modes.pop() if len(modes) == 1 else "zeros"
+
+    def execute(self, video: Tensor, record: Record, out_dtype: torch.dtype | None = None) -> Tensor:
+        """Run the plan on a canonical ``(B, C, T, H, W)`` video with a given record (no checks)."""
+        shape = VideoShape.of(video)
+        x = video
+        working = False  # x is a float working tensor in [0, 1] that we own and may modify in place
+        for stage in self.stages:
+            if stage.kind == "temporal":
+                x = VF.gather_frames(x, self._stage_map(stage, record).to(x.device))
+                if x.dtype == torch.uint8 or x.dtype != work_dtype(x.dtype):
+                    x, working = VF.to_work(x, copy=False), True
+                else:
+                    working = True
+            elif stage.kind == "geometric":
+                if all(self.transforms[i].exact for i in stage.indices):  # type: ignore[attr-defined]
+                    flip = torch.zeros(shape.B, dtype=torch.bool)
+                    for i in stage.indices:
+                        p = record.params[i]
+                        assert isinstance(p, FlipParams)
+                        flip = flip ^ p.flip
+                    x = VF.hflip(x, flip)
+                    working = False if x.dtype == torch.uint8 else working
+                    if not working:
+                        x, working = VF.to_work(x), True
+                else:
+                    m = self._stage_matrix(stage, record, shape)
+                    xin = VF.to_work(x, copy=False)
+                    x, working = VF.warp_work(xin, m, padding_mode=self._padding(stage)), True
+            else:
+                if not working:
+                    x, working = VF.to_work(x), True
+                for i in stage.indices:
+                    t = self.transforms[i]
+                    assert isinstance(t, PointwiseTransform)
+                    x = t.apply_(x, record.params[i])
+        dtype = out_dtype or video.dtype
+        if not working:
+            return x.to(dtype, copy=True)
+        return VF.from_work(x, dtype)
+
+    def transform_targets(self, targets: Mapping[str, Tensor], record: Record) -> dict[str, Tensor]:
+        """Move targets (boxes, keypoints, masks, frame labels) as the video moved under ``record``."""
+        B, _, T, H, W = record.shape
+        out = check_targets(targets, B, T, H, W)
+        shape = VideoShape(*record.shape)
+        for stage in self.stages:
+            if stage.kind == "temporal":
+                out = gather_targets(out, self._stage_map(stage, record))
+            elif stage.kind == "geometric":
+                out = warp_targets(out, self._stage_matrix(stage, record, shape), H, W)
+        return out
+
+    # ------------------------------------------------------------------ the call
+    def __call__(
+        self,
+        video: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+        sample_ids: Tensor | Sequence[int] | None = None,
+        epoch: int = 0,
+        view: int = 0,
+        params: Record | dict[str, Any] | None = None,
+        return_params: bool = False,
+        targets: Mapping[str, Tensor] | None = None,
+        layout: str | None = None,
+        out_dtype: torch.dtype | None = None,
+    ) -> CallResult:
+        """Augment a batch of clips.
+
+        Args:
+            video: ``(B, C, T, H, W)`` (or ``(C, T, H, W)``, or another ``layout``), float in
+                [0, 1] or uint8.
+            generator: A CPU ``torch.Generator``; one base seed is drawn from it per call.
+            seed: A base seed instead of a generator.
+            sample_ids: ``(B,)`` ids that key each clip's parameters (with ``seed``/``generator``,
+                ``epoch`` and ``view``), so that a clip's result does not depend on its batch.
+            epoch: Folded into the clips' keys.
+            view: Folded into the clips' keys (0 and 1 for two views).
+            params: A record from an earlier call (or its ``to_dict()``) to replay exactly.
+            return_params: Also return the record.
+            targets: Boxes, keypoints, masks and frame labels to move with the video
+                (see :mod:`vidaug3d.targets`); returned as a new dict.
+            layout: The video's layout name, e.g. ``"BTCHW"``; default by rank.
+            out_dtype: Output dtype (default: the input's; e.g. float32 from uint8 input).
+
+        Returns:
+            The augmented video; ``(video, targets)`` with targets; ``(video, params)`` with
+            ``return_params``; ``(video, targets, params)`` with both.
+        """
+        v, lay = to_canonical(video, layout)
+        shape = VideoShape.of(v)
+        if self.min_frames > shape.T:
+            needs = [type(t).__name__ for t in self.transforms if t.min_frames > shape.T]
+            raise fail(
+                "video", f"T = {shape.T} frames", f"at least {self.min_frames} frames for {', '.join(needs)}"
+            )
+        if out_dtype is not None and out_dtype not in (
+            torch.uint8,
+            torch.float32,
+            torch.float16,
+            torch.bfloat16,
+            torch.float64,
+        ):
+            raise fail("out_dtype", out_dtype, "None, torch.uint8 or a float dtype")
+        if params is not None:
+            if generator is not None or seed is not None or sample_ids is not None:
+                raise fail(
+                    "params",
+                    "a record together with generator/seed/sample_ids",
+                    "either a record to replay or a source of randomness",
+                )
+            record = self._check_record(params, shape)
+        else:
+            record = self.sample_params(
+                shape,
+                make_keys(
+                    shape.B, generator=generator, seed=seed, sample_ids=sample_ids, epoch=epoch, view=view
+                ),
+            )
+        if self.check_values or (self.check_values is None and v.device.type == "cpu"):
+            check_values(v)
+        out = from_canonical(self.execute(v, record, out_dtype), lay)
+        result: list[Any] = [out]
+        if targets is not None:
+            tg = dict(targets)
+            if not lay.batched:
+                tg = {k: t.unsqueeze(0) for k, t in tg.items()}
+            moved = self.transform_targets(tg, record)
+            if not lay.batched:
+                moved = {k: t.squeeze(0) for k, t in moved.items()}
+            result.append(moved)
+        if return_params:
+            result.append(record)
+        return result[0] if len(result) == 1 else tuple(result)
+
+    # ------------------------------------------------------------------ inverse
+    def inverse(
+        self,
+        video: Tensor,
+        params: Record | dict[str, Any],
+        *,
+        strict: bool = True,
+        layout: str | None = None,
+    ) -> Tensor:
+        """Undo the geometry and the frame order of a call, given its record.
+
+        Geometry is undone by resampling with the inverse matrices (the part of the frame that was
+        pushed out is lost: zeros come back). Frame order is undone where the frame map is a
+        permutation (reverse, shuffle); a replaced frame cannot be recovered and raises. Colour,
+        noise and erasing are not invertible: ``strict=True`` raises, ``strict=False`` skips them.
+
+        Args:
+            video: The augmented video, in the same layout as the call.
+            params: The call's record.
+            strict: Raise on non-invertible transforms instead of skipping them.
+            layout: The video's layout name.
+
+        Returns:
+            The video mapped back to the input's geometry and frame order.
+        """
+        v, lay = to_canonical(video, layout)
+        shape = VideoShape.of(v)
+        record = self._check_record(params, shape)
+        x = v
+        for stage in reversed(self.stages):
+            if stage.kind == "pointwise":
+                if strict:
+                    names = [type(self.transforms[i]).__name__ for i in stage.indices]
+                    raise VidaugError(
+                        f"inverse: {', '.join(names)} cannot be inverted; pass strict=False to undo only geometry and frame order"
+                    )
+                continue
+            if stage.kind == "geometric":
+                m = VF.invert_matrix(self._stage_matrix(stage, record, shape))
+                x = VF.warp(x, m.to(x.device), padding_mode="zeros")
+            else:
+                fmap = self._stage_map(stage, record)
+                ok = torch.equal(torch.sort(fmap, dim=1).values, torch.arange(shape.T).expand_as(fmap))
+                if not ok:
+                    names = [type(self.transforms[i]).__name__ for i in stage.indices]
+                    raise VidaugError(
+                        f"inverse: the frame map of {', '.join(names)} is not a permutation (frames were replaced), "
+                        "so the frame order cannot be undone"
+                    )
+                x = VF.gather_frames(x, torch.argsort(fmap, dim=1))
+        return from_canonical(x if x is not v else x.clone(), lay)
+
+
+class TwoViews:
+    """Two independently augmented views of one batch, for BYOL / SimCLR.
+
+    Both views use one base seed (drawn once from ``generator``) with ``view=0`` and ``view=1``, so
+    every clip gets independent parameters in each view and the pair is reproducible.
+
+    Args:
+        first: The pipeline of the first view.
+        second: The pipeline of the second view (default: the same as the first).
+
+    Example:
+        >>> import vidaug3d as va
+        >>> v1, v2 = va.TwoViews(va.presets.paper())(torch.rand(2, 1, 8, 32, 32), seed=0)
+        >>> v1.shape == v2.shape and not torch.equal(v1, v2)
+        True
+    """
+
+    def __init__(self, first: Compose | Transform, second: Compose | Transform | None = None) -> None:
+        for name, t in (("first", first), ("second", second)):
+            if t is not None and not isinstance(t, (Compose, Transform)):
+                raise fail(name, type(t).__name__, "a vidaug3d Compose or Transform")
+        self.first = first
+        self.second = first if second is None else second
+
+    def __repr__(self) -> str:
+        return f"TwoViews(first={self.first!r}, second={self.second!r})"
+
+    def __call__(
+        self,
+        video: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        seed: int | None = None,
+        sample_ids: Tensor | Sequence[int] | None = None,
+        epoch: int = 0,
+        return_params: bool = False,
+        layout: str | None = None,
+        out_dtype: torch.dtype | None = None,
+    ) -> tuple[Any, Any]:
+        """Return ``(view1, view2)``; with ``return_params``, ``((view1, params1), (view2, params2))``."""
+        if generator is not None:
+            if seed is not None:
+                raise fail("generator/seed", (generator, seed), "at most one of generator and seed")
+            seed = int(make_keys(1, generator=generator).keys[0])  # one draw from the generator
+        elif seed is None:
+            seed = int(make_keys(1).keys[0])
+        kw: dict[str, Any] = dict(
+            seed=seed,
+            sample_ids=sample_ids,
+            epoch=epoch,
+            return_params=return_params,
+            layout=layout,
+            out_dtype=out_dtype,
+        )
+        return self.first(video, view=0, **kw), self.second(video, view=1, **kw)

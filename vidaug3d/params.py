@@ -1,0 +1,204 @@
+"""Parameter records: what one call drew, small, on the CPU, replayable and serialisable.
+
+A record holds O(B) scalars per transform plus ``(B, T)`` frame-index maps, never a noise tensor:
+the noise field is regenerated from a per-clip seed. A parameter's shape says how it varies:
+``(B,)`` per clip, ``(B, T)`` per frame. Records convert to plain Python (JSON-safe) with
+:meth:`to_dict` and back with :meth:`from_dict`, exactly (float32 values survive the round trip).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from torch import Tensor
+
+from .errors import fail
+
+__all__ = [
+    "AffineParams",
+    "ColorParams",
+    "EraseParams",
+    "FlipParams",
+    "FrameMapParams",
+    "NoiseParams",
+    "Record",
+    "TransformParams",
+]
+
+P = TypeVar("P", bound="TransformParams")
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int64": torch.int64,
+    "bool": torch.bool,
+}
+
+
+@dataclass(frozen=True)
+class TransformParams:
+    """Base of the per-transform records: a frozen dataclass of CPU tensors with leading dim B."""
+
+    registry: ClassVar[dict[str, type[TransformParams]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        TransformParams.registry[cls.__name__] = cls
+
+    def tensors(self) -> dict[str, Tensor]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @property
+    def batch_size(self) -> int:
+        return int(next(iter(self.tensors().values())).shape[0])
+
+    def select(self: P, index: Tensor | slice | list[int]) -> P:
+        """The record of a subset of the clips (``index`` along the batch dimension)."""
+        return type(self)(**{k: v[index] for k, v in self.tensors().items()})
+
+    def nbytes(self) -> int:
+        """Bytes held by the record's tensors."""
+        return sum(v.numel() * v.element_size() for v in self.tensors().values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python: ``{"type": ..., "fields": {name: {"dtype": ..., "data": nested lists}}}``."""
+        fields = {
+            k: {"dtype": str(v.dtype).removeprefix("torch."), "shape": list(v.shape), "data": v.tolist()}
+            for k, v in self.tensors().items()
+        }
+        return {"type": type(self).__name__, "fields": fields}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> TransformParams:
+        """Inverse of :meth:`to_dict`."""
+        try:
+            cls = TransformParams.registry[d["type"]]
+            kwargs = {}
+            for k, spec in d["fields"].items():
+                t = torch.tensor(spec["data"], dtype=_DTYPES[spec["dtype"]])
+                kwargs[k] = t.reshape(spec["shape"])
+            return cls(**kwargs)
+        except (KeyError, TypeError) as e:
+            raise fail(
+                "record", d if len(repr(d)) < 200 else "a dict", f"a dict made by to_dict() ({e!r})"
+            ) from e
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, TransformParams)
+        a, b = self.tensors(), other.tensors()
+        return all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class AffineParams(TransformParams):
+    """Per-clip affine: ``angle`` (B,) degrees, ``translate`` (B, 2) pixels, ``scale`` (B,)."""
+
+    angle: Tensor
+    translate: Tensor
+    scale: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class FlipParams(TransformParams):
+    """``flip`` (B,) bool."""
+
+    flip: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class ColorParams(TransformParams):
+    """``brightness`` and ``contrast`` factors, (B,) per clip or (B, T) per frame."""
+
+    brightness: Tensor
+    contrast: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class NoiseParams(TransformParams):
+    """``std`` (B,) and ``seed`` (B,) int64: the seed of each clip's noise generator."""
+
+    std: Tensor
+    seed: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class EraseParams(TransformParams):
+    """``box`` (B, 4) int64 half-open ``(y0, x0, y1, x1)``; empty where the clip is not erased."""
+
+    box: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class FrameMapParams(TransformParams):
+    """``frame_map`` (B, T) int64: output frame t shows input frame ``frame_map[b, t]``."""
+
+    frame_map: Tensor
+
+
+@dataclass(frozen=True)
+class Record:
+    """What a pipeline call drew: one entry per transform, and the canonical shape it was drawn for.
+
+    Attributes:
+        names: The transforms' class names, in pipeline order.
+        params: Their parameter records, in pipeline order.
+        shape: ``(B, C, T, H, W)`` of the video the record was drawn for.
+    """
+
+    names: tuple[str, ...]
+    params: tuple[TransformParams, ...]
+    shape: tuple[int, int, int, int, int]
+
+    @property
+    def batch_size(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, i: int) -> TransformParams:
+        return self.params[i]
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def select(self, index: Tensor | slice | list[int]) -> Record:
+        """The record of a subset of the clips."""
+        params = tuple(p.select(index) for p in self.params)
+        B = params[0].batch_size if params else len(torch.arange(self.shape[0])[index])
+        return Record(self.names, params, (B, *self.shape[1:]))  # type: ignore[arg-type]
+
+    def nbytes(self) -> int:
+        """Bytes held by the record's tensors (all transforms)."""
+        return sum(p.nbytes() for p in self.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python, JSON-safe. ``Record.from_dict(r.to_dict()) == r``."""
+        return {
+            "format": "vidaug3d.record/1",
+            "shape": list(self.shape),
+            "transforms": [{"name": n, "params": p.to_dict()} for n, p in zip(self.names, self.params)],
+        }
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Record:
+        """Inverse of :meth:`to_dict`."""
+        if not isinstance(d, dict) or d.get("format") != "vidaug3d.record/1":
+            raise fail(
+                "record", type(d).__name__, 'a dict made by Record.to_dict() (format "vidaug3d.record/1")'
+            )
+        names = tuple(str(t["name"]) for t in d["transforms"])
+        params = tuple(TransformParams.from_dict(t["params"]) for t in d["transforms"])
+        shape = tuple(int(s) for s in d["shape"])
+        return Record(names, params, shape)  # type: ignore[arg-type]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return self.names == other.names and self.shape == other.shape and self.params == other.params
+
+    __hash__ = None  # type: ignore[assignment]
