@@ -173,7 +173,7 @@ def _draw(
     # chest wall and pleura (depth as a fraction of the imaging depth)
     p["pleura"] = nxt(0.2, 0.34)
     p["tilt"] = nxt(-0.04, 0.04)
-    p["wall_level"] = nxt(0.28, 0.45)
+    p["wall_level"] = nxt(0.16, 0.3)
     p["layer_freq"] = nxt(14.0, 30.0)
     p["layer_phase"] = nxt(0.0, 2 * math.pi)
     p["fascia1"] = nxt(0.3, 0.5)
@@ -208,7 +208,7 @@ def _draw(
     p["cons_center"] = nxt(-0.3, 0.3)
     p["cons_half"] = nxt(0.14, 0.28)
     p["cons_height"] = nxt(0.15, 0.32)
-    p["cons_level"] = nxt(0.3, 0.45)
+    p["cons_level"] = nxt(0.2, 0.35)
     p["shred_f1"] = nxt(8.0, 16.0)
     p["shred_p1"] = nxt(0.0, 2 * math.pi)
     p["shred_f2"] = nxt(20.0, 35.0)
@@ -346,14 +346,20 @@ def render_batch(
     pl = col("pleura") + col("tilt") * du  # pleural depth along the lateral axis
     above = torch.sigmoid((pl - dd) / 0.006)
     below = 1 - above
-    layers = 1 + 0.12 * torch.sin(2 * math.pi * col("layer_freq") * dd + col("layer_phase")) + 0.1 * torch.sin(
-        2 * math.pi * 0.37 * col("layer_freq") * (dd + 0.2 * du) + 2 * col("layer_phase")
+    layers = (
+        1
+        + 0.12 * torch.sin(2 * math.pi * col("layer_freq") * dd + col("layer_phase"))
+        + 0.1 * torch.sin(2 * math.pi * 0.37 * col("layer_freq") * (dd + 0.2 * du) + 2 * col("layer_phase"))
     )
     skin = 0.5 * torch.exp(-(((dd - 0.015) / 0.012) ** 2))
     fascia = 0.7 * torch.exp(-(((dd - col("fascia1") * pl) / 0.008) ** 2)) + 0.6 * torch.exp(
         -(((dd - col("fascia2") * pl) / 0.01) ** 2)
     )
-    wall = col("wall_level") * layers * (1 + 0.25 * torch.sin(3.0 * du + 5 * dd + col("layer_phase"))) + skin + fascia
+    wall = (
+        col("wall_level") * layers * (1 + 0.25 * torch.sin(3.0 * du + 5 * dd + col("layer_phase")))
+        + skin
+        + fascia
+    )
     pleura = col("pleura_amp") * torch.exp(-(((dd - pl) / col("pleura_width")) ** 2))
 
     # A-lines at multiples of the pleural depth
