@@ -35,7 +35,7 @@ from .transforms import GeometricTransform, PointwiseTransform, Transform
 
 __all__ = ["CallResult", "Compose", "TwoViews"]
 
-CallResult = Union[Tensor, tuple[Any, ...]]
+CallResult = Union[Tensor, tuple[Any, ...]]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 
 @dataclass(frozen=True)

@@ -351,7 +351,7 @@ def box_mask(boxes: Tensor, H: int, W: int, device: torch.device) -> Tensor:
 
 def erase_(x: Tensor, boxes: Tensor, value: float) -> Tensor:
     """In place: set the pixels inside each clip's box to ``value`` in every frame and channel."""
-    B, _, _, H, W = x.shape
+    H, W = x.shape[3], x.shape[4]
     return x.masked_fill_(box_mask(boxes, H, W, x.device), value)
 
 

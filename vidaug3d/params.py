@@ -181,7 +181,9 @@ class Record:
         return {
             "format": "vidaug3d.record/1",
             "shape": list(self.shape),
-            "transforms": [{"name": n, "params": p.to_dict()} for n, p in zip(self.names, self.params)],
+            "transforms": [
+                {"name": n, "params": p.to_dict()} for n, p in zip(self.names, self.params, strict=True)
+            ],
         }
 
     @staticmethod

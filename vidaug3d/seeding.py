@@ -47,4 +47,4 @@ def worker_init_fn(worker_id: int) -> None:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy is optional
         return
-    np.random.seed(s)
+    np.random.seed(s)  # noqa: NPY002 (the legacy global RNG is what user code in workers reads)
