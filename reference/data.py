@@ -1,0 +1,243 @@
+"""The data side of the trainer: unaugmented uint8 clips in, batches out; the views are made on the batch.
+
+Two sources:
+
+- the embedded default, the synthetic lung-ultrasound phantom of :mod:`vidaug3d.phantom` (rendered once, held in
+  memory as uint8, deterministic in ``seed``), with consolidation labels and per-frame boxes;
+- ``--data DIR``: a folder of real videos with a labels CSV, read through :mod:`vidaug3d.datasets` (decoded with
+  PyAV; a fresh random clip of each video every epoch, deterministic in seed and epoch).
+
+Every dataset item is ``(clip, index)`` with ``clip`` a ``(C, T, H, W)`` uint8 tensor. Labels (for the end-of-run
+probe) are held by :class:`DataInfo`, not returned per item. The sample order is a
+:class:`~torch.utils.data.DistributedSampler` permutation (seed, epoch), sharded across processes; a resumed run
+skips the batches of the epoch it had already done, so that it sees exactly what an uninterrupted run would.
+
+Helpers other scripts use: :func:`phantom_dataset`, :func:`folder_dataset`, :func:`build_dataset`,
+:func:`epoch_indices`, :func:`make_loader`, :func:`to_float`.
+
+Example:
+    >>> ds, info = phantom_dataset(n_videos=4, frames=4, size=16, seed=0)
+    >>> clip, i = ds[1]
+    >>> tuple(clip.shape), clip.dtype, i, info.in_channels, info.labels.tolist()
+    ((1, 4, 16, 16), torch.uint8, 1, 1, [1, 0, 0, 1])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+__all__ = [
+    "ClipTensorDataset",
+    "DataInfo",
+    "build_dataset",
+    "epoch_indices",
+    "folder_dataset",
+    "make_loader",
+    "phantom_dataset",
+    "to_float",
+]
+
+
+@dataclass
+class DataInfo:
+    """What the trainer needs to know about a dataset besides its items.
+
+    Attributes:
+        in_channels: Channels C of every clip.
+        labels: ``(N,)`` int64 labels for the probe, or None if there are none.
+        groups: ``(N,)`` group (patient) ids, or None.
+        description: One line for the log.
+        extra: Source-specific objects (the phantom's ``PhantomData``, the folder dataset).
+    """
+
+    in_channels: int
+    labels: Tensor | None
+    groups: Tensor | None
+    description: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ClipTensorDataset(Dataset[tuple[Tensor, int]]):
+    """Clips held in memory.
+
+    Args:
+        clips: ``(N, C, T, H, W)`` uint8.
+    """
+
+    def __init__(self, clips: Tensor) -> None:
+        if clips.ndim != 5 or clips.dtype != torch.uint8:
+            raise ValueError(f"clips: got {tuple(clips.shape)} {clips.dtype}, expected (N, C, T, H, W) uint8")
+        self.clips = clips
+
+    def __len__(self) -> int:
+        return self.clips.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        return self.clips[index], index
+
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing changes between epochs: the phantom clips are fixed."""
+
+
+def phantom_dataset(
+    n_videos: int = 256, frames: int = 16, size: int = 64, seed: int = 0
+) -> tuple[ClipTensorDataset, DataInfo]:
+    """Render the synthetic lung-ultrasound phantom (half the videos with a consolidation).
+
+    Args:
+        n_videos: Number of videos N (one clip each).
+        frames: Frames T per clip.
+        size: Height and width in pixels.
+        seed: Phantom seed (the same seed gives the same videos).
+
+    Returns:
+        The dataset of ``(1, T, size, size)`` uint8 clips and its :class:`DataInfo` (labels: consolidation;
+        ``extra["phantom"]`` is the :class:`vidaug3d.phantom.PhantomData` with the boxes).
+    """
+    from vidaug3d import phantom
+
+    data = phantom.make_dataset(n_videos, num_frames=frames, size=(size, size), seed=seed)
+    info = DataInfo(
+        in_channels=1,
+        labels=data.labels.clone(),
+        groups=torch.arange(n_videos),
+        description=f"phantom: {n_videos} videos, {frames}x{size}x{size}, seed {seed}, "
+        f"{int(data.labels.sum())} with consolidation",
+        extra={"phantom": data},
+    )
+    return ClipTensorDataset(data.videos), info
+
+
+def folder_dataset(
+    root: str | Path,
+    labels: str | Path = "labels.csv",
+    frames: int = 16,
+    size: int = 64,
+    seed: int = 0,
+    label_column: str = "consolidation",
+) -> tuple[Dataset[tuple[Tensor, int]], DataInfo]:
+    """A folder of real videos with a labels CSV, one random grayscale clip per video and epoch.
+
+    Args:
+        root: The folder.
+        labels: The CSV (relative to ``root`` or absolute) with a file column and label columns.
+        frames: Frames T per clip.
+        size: Frames are resized to ``size x size``.
+        seed: Seed of the clip positions (with the epoch).
+        label_column: Column used as the probe label, if present.
+
+    Returns:
+        The dataset (items ``(clip, index)``) and its :class:`DataInfo`.
+
+    Raises:
+        ValueError: The folder does not exist, holds no readable videos, or the CSV is missing or unreadable.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"--data: {str(root)!r} is not a folder")
+    csv = Path(labels) if Path(labels).is_absolute() else root / labels
+    if not csv.is_file():
+        raise ValueError(f"--labels: {str(csv)!r} does not exist (a CSV with a file column is expected)")
+    from vidaug3d import datasets
+
+    try:
+        ds = datasets.VideoFolder(
+            root, csv, num_frames=frames, size=(size, size), grayscale=True, seed=seed, on_error="skip"
+        )
+    except ValueError as exc:
+        raise ValueError(f"--data: cannot use {str(root)!r}: {exc}") from exc
+    if len(ds) == 0:
+        raise ValueError(f"--data: {str(root)!r} has no readable videos listed in {str(csv)!r}")
+    lab = ds.labels(label_column) if label_column in ds.columns else None
+    groups = ds.groups() if hasattr(ds, "groups") else None
+    info = DataInfo(
+        in_channels=1,
+        labels=None if lab is None else torch.as_tensor(lab, dtype=torch.int64),
+        groups=None if groups is None else torch.as_tensor(groups),
+        description=f"folder {str(root)!r}: {len(ds)} videos, clips {frames}x{size}x{size}",
+        extra={"folder": ds},
+    )
+    return _IndexedFolder(ds), info
+
+
+class _IndexedFolder(Dataset[tuple[Tensor, int]]):
+    """Adapts a :mod:`vidaug3d.datasets` dataset to ``(clip, index)`` items."""
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        item = self.ds[index]
+        clip = item["video"] if isinstance(item, dict) else item[0] if isinstance(item, tuple) else item
+        return clip, index
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.ds, "set_epoch"):
+            self.ds.set_epoch(epoch)
+
+
+def build_dataset(cfg: Any) -> tuple[Dataset[tuple[Tensor, int]], DataInfo]:
+    """The dataset a :class:`reference.config.Config` asks for (phantom unless ``cfg.data`` is set)."""
+    if cfg.data is None:
+        return phantom_dataset(cfg.n_videos, cfg.frames, cfg.size, cfg.seed)
+    return folder_dataset(cfg.data, cfg.labels, cfg.frames, cfg.size, cfg.seed, cfg.label_column)
+
+
+def epoch_indices(n: int, epoch: int, seed: int, rank: int = 0, world_size: int = 1) -> list[int]:
+    """This process's sample order for an epoch: DistributedSampler's shuffled shard (seed + epoch).
+
+    Every shard has ``ceil(n / world_size)`` indices (DistributedSampler pads by wrapping around).
+    """
+    sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def steps_per_epoch(n: int, batch_size: int, world_size: int = 1) -> int:
+    """Full batches per process and epoch (the last incomplete batch is dropped)."""
+    return math.ceil(n / world_size) // batch_size
+
+
+def make_loader(
+    dataset: Dataset[tuple[Tensor, int]],
+    indices: list[int],
+    batch_size: int,
+    workers: int = 0,
+    pin_memory: bool = False,
+) -> DataLoader[tuple[Tensor, Tensor]]:
+    """A DataLoader over ``indices`` in that order, full batches only.
+
+    Args:
+        dataset: Items ``(clip, index)``.
+        indices: The samples in order (from :func:`epoch_indices`, possibly with the done batches cut off).
+        batch_size: Clips per batch.
+        workers: Worker processes.
+        pin_memory: Pin host memory (for CUDA).
+
+    Returns:
+        Batches ``(clips (B, C, T, H, W) uint8, indices (B,) int64)``.
+    """
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=indices,
+        drop_last=True,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
+
+
+def to_float(clips: Tensor) -> Tensor:
+    """uint8 ``[0, 255]`` to float32 ``[0, 1]`` (float input is returned as float32 unchanged)."""
+    return clips.float().div_(255.0) if clips.dtype == torch.uint8 else clips.float()

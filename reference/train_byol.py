@@ -1,0 +1,604 @@
+"""BYOL (or SimCLR) pretraining of a 3D Darknet-53 on lung ultrasound clips.
+
+Reads top to bottom: arguments -> seed -> data -> model -> optimiser -> schedules -> ``train_one_epoch`` ->
+checkpoint. Run from the repository root:
+
+    python reference/train_byol.py                         # the phantom, a few minutes on 2 CPU cores
+    python reference/train_byol.py --data ../shared/data/lus-pocus --epochs 20
+    python reference/train_byol.py --method simclr --no-temporal
+    python reference/train_byol.py --resume                 # continue runs/byol/checkpoint.pt
+    torchrun --nproc_per_node=2 reference/train_byol.py     # DDP (gloo on CPU, nccl on GPU)
+
+The two views come from ``vidaug3d``: ``TwoViews(presets.paper(temporal=...))`` applied to the batch, each clip
+with its own parameters drawn from one seeded CPU generator (per process), whose state is checkpointed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+if __package__ in (
+    None,
+    "",
+):  # run as a script: make `reference` and `vidaug3d` importable from the repo root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from reference.config import Config, parse_args
+from reference.data import DataInfo, build_dataset, epoch_indices, make_loader, steps_per_epoch, to_float
+from reference.ema import ema_update, momentum_schedule
+from reference.heads import MLPHead
+from reference.losses import byol_loss, nt_xent
+from reference.model import Darknet3D, count_parameters
+
+CKPT_FORMAT = "vidaug3d-reference-ssl/1"
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step."""
+
+
+# ----------------------------------------------------------------------------------------------- networks
+class OnlineNet(nn.Module):
+    """Encoder -> projector -> predictor (BYOL) or encoder -> projector (SimCLR: predictor is the identity).
+
+    ``forward`` takes both views so that DDP sees one forward per step.
+    """
+
+    def __init__(self, encoder: Darknet3D, hidden: int, dim: int, predictor: bool) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projector = MLPHead(encoder.out_dim, hidden, dim)
+        self.predictor: nn.Module = MLPHead(dim, hidden, dim) if predictor else nn.Identity()
+
+    def forward(self, v1: Tensor, v2: Tensor) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """Views ``(B, C, T, H, W)`` -> per view: representations (B, D), projections and predictions (B, dim)."""
+        ys, zs, ps = [], [], []
+        for v in (v1, v2):
+            y = self.encoder(v)
+            z = self.projector(y)
+            ys.append(y)
+            zs.append(z)
+            ps.append(self.predictor(z))
+        return ys, zs, ps
+
+
+class TargetNet(nn.Module):
+    """BYOL's target: an EMA copy of the online encoder and projector, never trained by gradients."""
+
+    def __init__(self, online: OnlineNet) -> None:
+        super().__init__()
+        self.encoder = copy.deepcopy(online.encoder)
+        self.projector = copy.deepcopy(online.projector)
+        self.requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, v: Tensor) -> Tensor:
+        return self.projector(self.encoder(v))
+
+    @torch.no_grad()
+    def update(self, online: OnlineNet, momentum: float) -> None:
+        ema_update(self.encoder, online.encoder, momentum)
+        ema_update(self.projector, online.projector, momentum)
+
+
+def build_networks(cfg: Config, in_channels: int) -> tuple[OnlineNet, TargetNet | None]:
+    """The online network and (BYOL only) its target, initialised from the global RNG (seed it first)."""
+    encoder = Darknet3D(in_channels=in_channels, width=cfg.width)
+    online = OnlineNet(encoder, cfg.proj_hidden, cfg.proj_dim, predictor=cfg.method == "byol")
+    target = TargetNet(online) if cfg.method == "byol" else None
+    return online, target
+
+
+def ssl_loss(
+    cfg: Config, online: nn.Module, target: TargetNet | None, v1: Tensor, v2: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The method's loss on two views, and view 1's representations and projections (for the collapse check)."""
+    ys, zs, ps = online(v1, v2)
+    if cfg.method == "byol":
+        assert target is not None
+        t1, t2 = target(v1), target(v2)
+        loss = byol_loss(ps[0], ps[1], t1, t2)
+    else:
+        loss = nt_xent(zs[0], zs[1], cfg.temperature)
+    return loss, ys[0].detach(), zs[0].detach()
+
+
+def representation_std(y: Tensor) -> float:
+    """Mean over dimensions of the batch std of L2-normalised representations.
+
+    About ``1/sqrt(D)`` for well-spread representations; near 0 means collapse to one point.
+    """
+    return float(F.normalize(y.float(), dim=1).std(dim=0).mean())
+
+
+# ----------------------------------------------------------------------------------------------- schedules
+def lr_schedule(cfg: Config, total_steps: int) -> list[float]:
+    """The learning rate of every step: linear warm-up, then constant or cosine to 0."""
+    out = []
+    for k in range(total_steps):
+        if k < cfg.warmup_steps:
+            out.append(cfg.lr * (k + 1) / cfg.warmup_steps)
+        elif cfg.lr_schedule == "cosine":
+            span = max(1, total_steps - cfg.warmup_steps)
+            out.append(cfg.lr * 0.5 * (1.0 + math.cos(math.pi * (k - cfg.warmup_steps) / span)))
+        else:
+            out.append(cfg.lr)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- runtime
+def setup_distributed() -> tuple[int, int, int]:
+    """Start the process group when launched by torchrun; returns ``(rank, world_size, local_rank)``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, 0
+    backend = (
+        "nccl" if torch.cuda.is_available() and os.environ.get("VIDAUG3D_FORCE_GLOO") is None else "gloo"
+    )
+    dist.init_process_group(backend=backend)
+    return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def resolve_device(cfg: Config, local_rank: int, world_size: int) -> torch.device:
+    name = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else cfg.device
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SystemExit(
+                f"--device: got {cfg.device!r}, but CUDA is not available here (use --device cpu)"
+            )
+        if world_size > 1 and name == "cuda":
+            name = f"cuda:{local_rank}"
+        torch.cuda.set_device(torch.device(name))
+    return torch.device(name)
+
+
+def resolve_amp(cfg: Config, device: torch.device) -> torch.dtype | None:
+    if cfg.amp == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if cfg.amp == "none":
+        return None
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise SystemExit("--amp: got 'fp16', which needs CUDA; use --amp bf16 on the CPU")
+    return torch.bfloat16 if cfg.amp == "bf16" else torch.float16
+
+
+def rng_state(aug_gen: torch.Generator) -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        "python": random.getstate(),
+        "aug": aug_gen.get_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any], aug_gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    random.setstate(state["python"])
+    aug_gen.set_state(state["aug"])
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write atomically: a temporary file in the same folder, then ``os.replace`` over the old checkpoint."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise SystemExit(f"--resume: {str(path)!r} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise SystemExit(f"--resume: cannot read {str(path)!r} ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CKPT_FORMAT:
+        raise SystemExit(f"--resume: {str(path)!r} is not a checkpoint of this trainer")
+    return ckpt
+
+
+# Fields that may differ between a run and its resumption (they do not change what is computed).
+_RESUME_FREE = {
+    "resume",
+    "progress",
+    "log_every",
+    "ckpt_every",
+    "workers",
+    "out",
+    "probe",
+    "device",
+    "threads",
+}
+
+
+def check_resume_config(cfg: Config, saved: dict[str, Any]) -> None:
+    diff = {
+        k: (saved.get(k), v) for k, v in asdict(cfg).items() if k not in _RESUME_FREE and saved.get(k) != v
+    }
+    if diff:
+        lines = ", ".join(
+            f"--{k.replace('_', '-')} {new!r} (checkpoint: {old!r})" for k, (old, new) in diff.items()
+        )
+        raise SystemExit(f"--resume: the configuration differs from the checkpoint's: {lines}")
+
+
+# ----------------------------------------------------------------------------------------------- training
+def train_one_epoch(
+    cfg: Config,
+    epoch: int,
+    loader: Iterator[tuple[Tensor, Tensor]],
+    online: nn.Module,
+    online_raw: OnlineNet,
+    target: TargetNet | None,
+    views: Any,
+    aug_gen: torch.Generator,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    lrs: list[float],
+    moms: list[float],
+    state: dict[str, int],
+    device: torch.device,
+    amp_dtype: torch.dtype | None,
+    log: Any,
+    bar: Any,
+    checkpoint: Any,
+    total_steps: int,
+    world_size: int,
+) -> None:
+    """One pass over this process's shard; ``state["step"]`` counts optimisation steps across epochs."""
+    online.train()
+    if target is not None:
+        target.train()  # the target uses batch statistics, as in BYOL
+    t_end = time.perf_counter()
+    for clips, _idx in loader:
+        step = state["step"]
+        if step >= total_steps:
+            break
+        # data: batch to device, float, two augmented views
+        clips = clips.to(device, non_blocking=True)
+        v1, v2 = views(to_float(clips), generator=aug_gen)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t_data = time.perf_counter()
+
+        for group in optimizer.param_groups:
+            group["lr"] = lrs[step]
+        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            loss, rep, proj = ssl_loss(cfg, online, target, v1, v2)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        if target is not None:
+            target.update(online_raw, moms[step])
+
+        loss_value = loss.detach().float()
+        if world_size > 1:
+            dist.all_reduce(loss_value)
+            loss_value /= world_size
+        loss_item = float(loss_value)
+        if not math.isfinite(loss_item):
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss_item}) at step {step} (epoch {epoch}); stopping. The last checkpoint "
+                f"is left as it was; try a lower --lr, --amp none, or check the data."
+            )
+        t_step = time.perf_counter()
+        state["step"] = step + 1
+        record = {
+            "step": step + 1,
+            "epoch": epoch,
+            "loss": loss_item,
+            "lr": lrs[step],
+            "momentum": moms[step] if target is not None else None,
+            "rep_std": representation_std(rep),
+            "proj_std": representation_std(proj),
+            "data_s": t_data - t_end,
+            "step_s": t_step - t_data,
+        }
+        if bar is not None:
+            bar.set_postfix(
+                loss=f"{loss_item:.4f}", lr=f"{lrs[step]:.2e}", m=f"{moms[step]:.4f}", refresh=False
+            )
+            bar.update(1)
+        if (step + 1) % cfg.log_every == 0:
+            log(record)
+        if cfg.ckpt_every and (step + 1) % cfg.ckpt_every == 0:
+            checkpoint(epoch)
+        t_end = time.perf_counter()
+
+
+# ----------------------------------------------------------------------------------------------- probe
+@torch.no_grad()
+def encode(encoder: Darknet3D, dataset: Any, device: torch.device, batch_size: int = 32) -> Tensor:
+    """Representations ``(N, D)`` of every clip of a dataset (unaugmented, eval mode)."""
+    was = encoder.training
+    encoder.eval()
+    feats = []
+    loader = make_loader(dataset, list(range(len(dataset))), batch_size, workers=0)
+    for clips, _ in loader:
+        feats.append(encoder(to_float(clips.to(device))).float().cpu())
+    rest = len(dataset) % batch_size
+    if rest:
+        clips = torch.stack([dataset[i][0] for i in range(len(dataset) - rest, len(dataset))])
+        feats.append(encoder(to_float(clips.to(device))).float().cpu())
+    encoder.train(was)
+    return torch.cat(feats)
+
+
+def probe(features: Tensor, labels: Tensor, groups: Tensor | None, seed: int = 0) -> dict[str, float]:
+    """5-fold (group-aware) cross-validated accuracy of a logistic regression and a 5-NN on frozen features."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GroupKFold, StratifiedKFold, cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x, y = features.numpy().astype(np.float64), labels.numpy()
+    if groups is not None and len(np.unique(groups.numpy())) < len(y):
+        cv: Any = GroupKFold(n_splits=5)
+        kw: dict[str, Any] = {"groups": groups.numpy()}
+    else:
+        cv, kw = StratifiedKFold(n_splits=5, shuffle=True, random_state=seed), {}
+    lin = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=5))
+    return {
+        "linear_acc": float(cross_val_score(lin, x, y, cv=cv, **kw).mean()),
+        "knn_acc": float(cross_val_score(knn, x, y, cv=cv, **kw).mean()),
+    }
+
+
+def run_probe(
+    cfg: Config, encoder: Darknet3D, dataset: Any, info: DataInfo, device: torch.device
+) -> dict[str, Any]:
+    """Probe the trained encoder and a random one (same architecture, seed + 1) on the dataset's labels."""
+    labels = info.labels
+    assert labels is not None
+    rng = torch.get_rng_state()
+    torch.manual_seed(cfg.seed + 1)
+    random_encoder = Darknet3D(in_channels=info.in_channels, width=cfg.width).to(device)
+    torch.set_rng_state(rng)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(0)
+    out: dict[str, Any] = {"majority_acc": float(max(labels.float().mean(), 1 - labels.float().mean()))}
+    for name, enc in (("trained", encoder), ("random", random_encoder)):
+        feats = encode(enc, dataset, device)
+        for k, v in probe(feats, labels, info.groups, cfg.seed).items():
+            out[f"{name}_{k}"] = v
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- main
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run a pretraining job; returns a summary (final loss, timings, probe)."""
+    cfg = parse_args(argv)
+    rank, world_size, local_rank = setup_distributed()
+    try:
+        return _main(cfg, rank, world_size, local_rank)
+    finally:
+        if world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str, Any]:
+    import vidaug3d as va
+
+    is_main = rank == 0
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg, local_rank, world_size)
+    amp_dtype = resolve_amp(cfg, device)
+    out = Path(cfg.out)
+    ckpt_path = out / "checkpoint.pt"
+    resume_path = None if cfg.resume is None else ckpt_path if cfg.resume == "auto" else Path(cfg.resume)
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"config:\n{cfg.to_json()}")
+        cfg.save(out / "config.json")
+
+    # seed: model init from the global RNG; augmentations from their own generator (one stream per process)
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+    aug_gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + rank)
+
+    # data
+    t0 = time.perf_counter()
+    dataset, info = build_dataset(cfg)
+    n = len(dataset)  # type: ignore[arg-type]
+    spe = steps_per_epoch(n, cfg.batch_size, world_size)
+    if spe == 0:
+        raise SystemExit(
+            f"--batch-size: got {cfg.batch_size}, but each of the {world_size} process(es) has only "
+            f"{math.ceil(n / world_size)} clips; lower --batch-size or add data"
+        )
+    total_steps = cfg.epochs * spe if cfg.max_steps == 0 else min(cfg.epochs * spe, cfg.max_steps)
+    if is_main:
+        print(
+            f"data: {info.description} ({time.perf_counter() - t0:.1f} s); {spe} steps/epoch, {total_steps} steps"
+        )
+    views = va.TwoViews(va.presets.paper(temporal=not cfg.no_temporal))
+
+    # model
+    online_raw, target = build_networks(cfg, info.in_channels)
+    online_raw.to(device)
+    if target is not None:
+        target.to(device)
+    if is_main:
+        n_enc = count_parameters(online_raw.encoder)
+        print(
+            f"model: Darknet3D width {cfg.width} channels {online_raw.encoder.channels}: {n_enc:,} encoder parameters; "
+            f"online network {count_parameters(online_raw):,}; method {cfg.method}; device {device}; "
+            f"amp {amp_dtype}; processes {world_size}; threads {torch.get_num_threads()}"
+        )
+    online: nn.Module = online_raw
+    if world_size > 1:
+        online = nn.parallel.DistributedDataParallel(
+            online_raw, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    # optimiser and precomputed schedules
+    optimizer = torch.optim.Adam(online_raw.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler(device.type) if amp_dtype == torch.float16 else None
+    lrs = lr_schedule(cfg, total_steps)
+    moms = momentum_schedule(cfg.momentum, total_steps, cosine=cfg.momentum_cosine)
+
+    state = {"step": 0}
+    if resume_path is not None:
+        ckpt = load_checkpoint(resume_path)
+        check_resume_config(cfg, ckpt["config"])
+        online_raw.load_state_dict(ckpt["online"])
+        if target is not None:
+            target.load_state_dict(ckpt["target"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and ckpt.get("scaler") is not None:
+            scaler.load_state_dict(ckpt["scaler"])
+        state["step"] = int(ckpt["step"])
+        set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0], aug_gen)
+        if is_main:
+            print(f"resumed from {str(resume_path)!r} at step {state['step']}")
+
+    def checkpoint(epoch: int) -> None:
+        rngs = [rng_state(aug_gen)]
+        if world_size > 1:
+            gathered: list[Any] = [None] * world_size
+            dist.all_gather_object(gathered, rngs[0])
+            rngs = gathered
+        if not is_main:
+            return
+        save_checkpoint(
+            ckpt_path,
+            {
+                "format": CKPT_FORMAT,
+                "config": asdict(cfg),
+                "encoder_args": online_raw.encoder.config(),
+                "online": online_raw.state_dict(),
+                "target": None if target is None else target.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": None if scaler is None else scaler.state_dict(),
+                "step": state["step"],
+                "epoch": epoch,
+                "rng": rngs,
+            },
+        )
+
+    log_file = None
+    if is_main:  # a fresh run starts a fresh log; a resumed one keeps the lines up to its checkpoint
+        log_path = out / "log.jsonl"
+        kept = []
+        if resume_path is not None and log_path.is_file():
+            kept = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
+            kept = [ln for ln in kept if json.loads(ln)["step"] <= state["step"]]
+        log_path.write_text("".join(ln + "\n" for ln in kept))
+        log_file = open(log_path, "a")  # noqa: SIM115
+
+    def log(record: dict[str, Any]) -> None:
+        if log_file is not None:
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+
+    bar = None
+    if is_main and cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total_steps, initial=state["step"], desc=cfg.method, dynamic_ncols=True)
+
+    # train
+    t_train = time.perf_counter()
+    step_start = state["step"]
+    first_loss: float | None = None
+    try:
+        while state["step"] < total_steps:
+            epoch, done = divmod(state["step"], spe)
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+            indices = epoch_indices(n, epoch, cfg.seed, rank, world_size)[done * cfg.batch_size :]
+            loader = make_loader(
+                dataset, indices, cfg.batch_size, cfg.workers, pin_memory=device.type == "cuda"
+            )
+            train_one_epoch(
+                cfg, epoch, iter(loader), online, online_raw, target, views, aug_gen, optimizer, scaler,
+                lrs, moms, state, device, amp_dtype, log, bar, checkpoint, total_steps, world_size,
+            )  # fmt: skip
+            if state["step"] % spe == 0 or state["step"] >= total_steps:
+                checkpoint(epoch if state["step"] % spe else epoch + 1)
+    finally:
+        if bar is not None:
+            bar.close()
+        if log_file is not None:
+            log_file.close()
+    wall = time.perf_counter() - t_train
+
+    summary: dict[str, Any] = {"steps": state["step"], "train_s": wall}
+    steps_run = state["step"] - step_start
+    if is_main:
+        records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+        records = [r for r in records if r["step"] <= state["step"]]
+        if records:
+            k = max(1, min(10, len(records) // 10))
+            first_loss = sum(r["loss"] for r in records[:k]) / k
+            last_loss = sum(r["loss"] for r in records[-k:]) / k
+            data_s = sum(r["data_s"] for r in records[-steps_run:]) if steps_run else 0.0
+            clips = steps_run * cfg.batch_size * world_size
+            summary.update(
+                first_loss=first_loss,
+                final_loss=last_loss,
+                rep_std_first=records[0]["rep_std"],
+                rep_std_final=records[-1]["rep_std"],
+                proj_std_first=records[0]["proj_std"],
+                proj_std_final=records[-1]["proj_std"],
+                clips_per_s=clips / wall if wall > 0 else float("nan"),
+                data_fraction=data_s / wall if wall > 0 else float("nan"),
+            )
+            print(
+                f"done: {state['step']} steps in {wall:.1f} s ({summary['clips_per_s']:.1f} clips/s over "
+                f"{world_size} process(es); {100 * summary['data_fraction']:.0f}% of the time in data+augmentation); "
+                f"loss (mean of {k} steps) {first_loss:.4f} -> {last_loss:.4f}; "
+                f"std of normalised representations {records[0]['rep_std']:.4f} -> {records[-1]['rep_std']:.4f}, "
+                f"of projections {records[0]['proj_std']:.4f} -> {records[-1]['proj_std']:.4f} "
+                f"(1/sqrt(dim) = {1 / math.sqrt(cfg.proj_dim):.4f} when spread out; ~0 would be collapse)"
+            )
+        if cfg.probe and info.labels is not None and len(info.labels) >= 10:
+            res = run_probe(cfg, online_raw.encoder, dataset, info, device)
+            summary["probe"] = res
+            print(
+                "probe (5-fold CV accuracy on the labels, frozen features): "
+                f"trained linear {res['trained_linear_acc']:.3f} / 5-NN {res['trained_knn_acc']:.3f}; "
+                f"random encoder linear {res['random_linear_acc']:.3f} / 5-NN {res['random_knn_acc']:.3f}; "
+                f"majority {res['majority_acc']:.3f}"
+            )
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"checkpoint: {ckpt_path}")
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except NonFiniteLossError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except (ValueError, FileNotFoundError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except KeyboardInterrupt:
+        raise SystemExit("interrupted: the last checkpoint is intact; continue with --resume") from None
