@@ -465,7 +465,9 @@ class TemporalReverse(TemporalTransform):
 class TemporalShuffle(TemporalTransform):
     """Permute ``k`` randomly chosen frames among themselves, ``k`` uniform in {0, ..., max_frames}.
 
-    The other frames keep their places. Applied with probability ``p`` (else k = 0).
+    The chosen frames, taken in a random order, each move to the place of the next one (a random
+    cyclic permutation), so every one of the ``k`` frames leaves its place when ``k >= 2``; the
+    other frames keep theirs. Applied with probability ``p`` (else k = 0).
 
     Args:
         p: Probability that a clip is shuffled.
@@ -488,13 +490,16 @@ class TemporalShuffle(TemporalTransform):
         T = shape.T
         g = keys.uniform(slot, 0, 2)
         k = torch.where(g[:, 1] < self.p, _count(g[:, 0], self.max_frames, T), 0)
-        chosen = _choose(keys.uniform(slot, 1, T), k)
+        # The k chosen positions in a random order first, then the others in ascending order.
+        u = keys.uniform(slot, 1, T).to(torch.float64)
+        chosen = _choose(u, k)
         t = torch.arange(T, dtype=torch.int64).expand(len(k), T)
-        # Chosen positions first (ascending), then the rest (ascending) ...
-        slots = torch.argsort(torch.where(chosen, t, t + T), dim=1)
-        # ... and the same chosen positions in a random order, then the same rest.
-        order = torch.argsort(torch.where(chosen, keys.uniform(slot, 2, T).to(torch.float64), 2.0 + t), dim=1)
-        frame_map = t.clone().scatter_(1, slots, order)
+        order = torch.argsort(torch.where(chosen, u, 2.0 + t), dim=1)
+        # Position order[j] shows frame order[j + 1] (cyclically among the first k).
+        j = torch.arange(T, dtype=torch.int64).expand(len(k), T)
+        km1 = (k - 1)[:, None]
+        nxt = torch.where(j < km1, j + 1, torch.where(j == km1, 0, j))
+        frame_map = t.clone().scatter_(1, order, order.gather(1, nxt))
         return FrameMapParams(frame_map=frame_map)
 
 

@@ -1,0 +1,32 @@
+"""Composite hypothesis strategies: they draw shapes, parameters and a seed, never element-wise arrays."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.uint8]
+
+
+@st.composite
+def shapes(
+    draw: st.DrawFn, min_t: int = 1, max_b: int = 4, max_t: int = 8, max_hw: int = 12
+) -> tuple[int, ...]:
+    B = draw(st.integers(1, max_b))
+    C = draw(st.sampled_from([1, 3]))
+    T = draw(st.integers(min_t, max_t))
+    H = draw(st.integers(2, max_hw))
+    W = draw(st.integers(2, max_hw))
+    return (B, C, T, H, W)
+
+
+def make_video(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A video built from a seed: smooth-ish random content in [0, 1] (or [0, 255] for uint8)."""
+    g = torch.Generator().manual_seed(seed)
+    v = torch.rand(shape, generator=g, dtype=torch.float64)
+    if dtype == torch.uint8:
+        return (v * 255).round().to(torch.uint8)
+    return v.to(dtype)
+
+
+seeds = st.integers(0, 2**31 - 1)
