@@ -25,7 +25,7 @@ def flip_forward(flip: bool) -> np.ndarray:
 
 def bilinear_warp(clip: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """Resample every plane of ``clip`` (C, T, H, W): out(p) = in(forward^-1 p), zeros outside."""
-    C, T, H, W = clip.shape
+    _C, _T, H, W = clip.shape
     inv = np.linalg.inv(forward)
     rows, cols = np.mgrid[0:H, 0:W].astype(np.float64)
     xc, yc = cols + 0.5 - W / 2, rows + 0.5 - H / 2
@@ -49,10 +49,7 @@ def bilinear_warp(clip: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
 
 def gray_mean(clip: np.ndarray) -> float:
-    if clip.shape[0] == 3:
-        lum = 0.299 * clip[0] + 0.587 * clip[1] + 0.114 * clip[2]
-    else:
-        lum = clip.mean(axis=0)
+    lum = 0.299 * clip[0] + 0.587 * clip[1] + 0.114 * clip[2] if clip.shape[0] == 3 else clip.mean(axis=0)
     return float(lum.mean())
 
 

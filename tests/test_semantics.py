@@ -255,7 +255,7 @@ def test_two_views_are_independent_and_reproducible() -> None:
     video = torch.rand(4, 1, 8, 32, 32)
     tv = va.TwoViews(va.presets.paper())
     (a1, p1), (a2, p2) = tv(video, generator=torch.Generator().manual_seed(0), return_params=True)
-    (b1, q1), (b2, q2) = tv(video, generator=torch.Generator().manual_seed(0), return_params=True)
+    (b1, q1), (b2, _q2) = tv(video, generator=torch.Generator().manual_seed(0), return_params=True)
     assert torch.equal(a1, b1) and torch.equal(a2, b2) and p1 == q1
     assert p1 != p2 and not torch.equal(a1, a2)
     assert (p1[3].angle != p2[3].angle).all()
