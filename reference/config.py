@@ -67,6 +67,9 @@ class Config:
     out: str = _f("runs/byol", "run folder: config.json, log.jsonl, checkpoint.pt")
     resume: str | None = _f(None, "checkpoint to resume from ('auto': <out>/checkpoint.pt)")
     ckpt_every: int = _f(0, "also checkpoint every N steps within epochs (0: only at epoch ends)")
+    stop_at: int = _f(
+        0, "stop with a checkpoint at this step without changing the schedules (0: run to the end)"
+    )
     log_every: int = _f(1, "write a log line every N steps")
     progress: bool = _f(True, "show a tqdm progress bar")
     probe: bool = _f(True, "at the end, linear/kNN probe of the encoder vs a random one on the labels")
@@ -94,7 +97,7 @@ class Config:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"--{_flag(name)}: got {getattr(self, name)!r}, expected an integer >= 1")
-        non_negative = ("max_steps", "warmup_steps", "workers", "threads", "ckpt_every")
+        non_negative = ("max_steps", "warmup_steps", "workers", "threads", "ckpt_every", "stop_at")
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{_flag(name)}: got {getattr(self, name)!r}, expected an integer >= 0")

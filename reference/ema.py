@@ -38,7 +38,7 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     if len(t_params) != len(o_params):
         raise ValueError("target: expected the same architecture as online (parameter counts differ)")
     for t, o in zip(t_params, o_params, strict=True):
-        t.mul_(momentum).add_(o.detach(), alpha=1.0 - momentum)
+        t.mul_(momentum).add_(o.detach() * (1.0 - momentum))  # two roundings, as in m*t + (1-m)*o
 
 
 def momentum_schedule(base: float, total_steps: int, cosine: bool = False) -> list[float]:

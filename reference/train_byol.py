@@ -260,7 +260,7 @@ def train_one_epoch(
     log: Any,
     bar: Any,
     checkpoint: Any,
-    total_steps: int,
+    end_step: int,
     world_size: int,
 ) -> None:
     """One pass over this process's shard; ``state["step"]`` counts optimisation steps across epochs."""
@@ -270,7 +270,7 @@ def train_one_epoch(
     t_end = time.perf_counter()
     for clips, _idx in loader:
         step = state["step"]
-        if step >= total_steps:
+        if step >= end_step:
             break
         # data: batch to device, float, two augmented views
         clips = clips.to(device, non_blocking=True)
@@ -434,6 +434,7 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
             f"{math.ceil(n / world_size)} clips; lower --batch-size or add data"
         )
     total_steps = cfg.epochs * spe if cfg.max_steps == 0 else min(cfg.epochs * spe, cfg.max_steps)
+    end_step = total_steps if cfg.stop_at == 0 else min(cfg.stop_at, total_steps)
     if is_main:
         print(
             f"data: {info.description} ({time.perf_counter() - t0:.1f} s); {spe} steps/epoch, {total_steps} steps"
@@ -529,7 +530,7 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
     step_start = state["step"]
     first_loss: float | None = None
     try:
-        while state["step"] < total_steps:
+        while state["step"] < end_step:
             epoch, done = divmod(state["step"], spe)
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
@@ -539,9 +540,9 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
             )
             train_one_epoch(
                 cfg, epoch, iter(loader), online, online_raw, target, views, aug_gen, optimizer, scaler,
-                lrs, moms, state, device, amp_dtype, log, bar, checkpoint, total_steps, world_size,
+                lrs, moms, state, device, amp_dtype, log, bar, checkpoint, end_step, world_size,
             )  # fmt: skip
-            if state["step"] % spe == 0 or state["step"] >= total_steps:
+            if state["step"] % spe == 0 or state["step"] >= end_step:
                 checkpoint(epoch if state["step"] % spe else epoch + 1)
     finally:
         if bar is not None:
@@ -549,6 +550,14 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
         if log_file is not None:
             log_file.close()
     wall = time.perf_counter() - t_train
+    if world_size > 1:  # DDP keeps replicas identical; check it (cheap) so a broken setup cannot go unnoticed
+        check = torch.stack([p.detach().double().sum() for p in online_raw.parameters()]).to(device)
+        gathered_checks = [torch.empty_like(check) for _ in range(world_size)]
+        dist.all_gather(gathered_checks, check)
+        if not all(torch.equal(gathered_checks[0], c) for c in gathered_checks[1:]):
+            raise RuntimeError("DDP: the online networks of the processes differ after training")
+        if is_main:
+            print(f"ddp: the online networks of all {world_size} processes are identical")
 
     summary: dict[str, Any] = {"steps": state["step"], "train_s": wall}
     steps_run = state["step"] - step_start
