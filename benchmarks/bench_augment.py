@@ -1,0 +1,739 @@
+"""Time the paper's augmentation pipeline: vidaug3d against kornia, a per-clip loop and the machine's floor.
+
+One process, one run, side by side. For every configuration (shape, dtype, one or two views) each method is
+warmed up, then timed in interleaved rounds (one block of calls per method per round, so that a change in
+machine load hits all methods alike); the figure is the median over rounds of the per-call time, with its
+interquartile range. Methods (all implement the paper's Table 2 pipeline with per-clip parameters):
+
+- ``vidaug3d``: ``vidaug3d.presets.paper()``, the fused ``Compose``.
+- ``vidaug3d_unfused``: the same transforms applied one by one (``Compose(..., fuse=False)``).
+- ``kornia``: ``kornia.augmentation.VideoSequential(data_format="BCTHW", same_on_frame=True)`` with
+  ``RandomAffine``, ``RandomHorizontalFlip``, ``ColorJitter``, ``RandomGaussianNoise``, ``RandomErasing``, plus
+  the three temporal ops (kornia has none) as one batched gather each. Note: with ``same_on_frame=True`` kornia
+  repeats one noise image over all frames of a clip (it draws ``T`` times fewer normals than the paper asks).
+- ``kornia_pf``: as ``kornia``, but the noise is drawn per frame and pixel outside ``VideoSequential``, the
+  paper's semantics.
+- ``loop``: a per-clip Python loop of plain torch ops, as a typical user writes it.
+- ``floor``: one ``F.grid_sample`` over the batch viewed as ``(B, C*T, H, W)`` with one grid per clip, plus one
+  ``torch.randn`` of the batch's size (uint8: plus the conversion to float and back). No correct
+  implementation of the pipeline can do less work.
+- ``copy``: ``video.clone()``, the memory-bandwidth reference.
+
+Usage::
+
+    python benchmarks/bench_augment.py                  # full CPU run, writes benchmarks/results/cpu-<time>.json
+    python benchmarks/bench_augment.py --quick          # tiny shapes, 2 rounds (CI smoke test)
+    python benchmarks/bench_augment.py --device cuda    # adds the (32, 1, 16, 224, 224) shape
+    python benchmarks/bench_augment.py --compile        # also torch.compile the vidaug3d pipeline
+    python benchmarks/bench_augment.py --profile        # torch.profiler table of the fused pipeline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# the sibling helper module, and the checkout's own vidaug3d ahead of any installed copy
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+from _common import (  # noqa: E402  (the path above makes the sibling module importable when run as a script)
+    REPO,
+    LoadMeter,
+    calibrate,
+    environment,
+    markdown_table,
+    peak_extra_memory,
+    summarise,
+    time_block,
+    write_json,
+)
+
+# The paper's Table 2 settings, shared by every method.
+DEGREES = 10.0
+TRANSLATE = (0.1, 0.1)
+SCALE = (0.8, 1.2)
+FLIP_P = 0.5
+BRIGHTNESS = 0.3
+CONTRAST = 0.3
+NOISE_STD = 0.03
+ERASE_P = 0.5
+ERASE_SCALE = (0.02, 0.1)
+ERASE_RATIO = (0.3, 3.3)
+TEMPORAL_P = 0.5
+TEMPORAL_MAX_FRAMES = 4
+
+CPU_SHAPES = [(8, 1, 16, 128, 128), (8, 3, 16, 112, 112)]
+CUDA_SHAPES = [*CPU_SHAPES, (32, 1, 16, 224, 224)]
+QUICK_SHAPES = [(2, 1, 8, 24, 24), (2, 3, 8, 20, 20)]
+ALL_METHODS = ["vidaug3d", "vidaug3d_unfused", "kornia", "kornia_pf", "loop", "floor", "copy"]
+DTYPES = {"float32": torch.float32, "uint8": torch.uint8}
+
+Output = Tensor | tuple[Tensor, ...]
+
+
+class Unavailable(Exception):
+    """A method cannot run here (e.g. vidaug3d or kornia not importable); recorded, not fatal."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Helpers shared by the peer implementations
+# --------------------------------------------------------------------------------------------------------------
+
+
+def to_unit_float(video: Tensor) -> Tensor:
+    """uint8 [0, 255] -> float32 [0, 1]; float input is returned as is."""
+    return video.float().div_(255.0) if video.dtype == torch.uint8 else video
+
+
+def from_unit_float(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """float [0, 1] -> ``dtype`` (uint8: scaled, rounded and clamped)."""
+    if dtype == torch.uint8:
+        return x.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return x.to(dtype)
+
+
+def reverse_index(T: int, rng: random.Random) -> Tensor:
+    """``(T,)`` frame map: reversed with probability ``TEMPORAL_P``."""
+    idx = torch.arange(T)
+    return idx.flip(0) if rng.random() < TEMPORAL_P else idx
+
+
+def shuffle_index(T: int, rng: random.Random) -> Tensor:
+    """``(T,)`` frame map: with probability ``TEMPORAL_P``, k in [0, 4] frames permuted among themselves."""
+    idx = list(range(T))
+    if rng.random() < TEMPORAL_P:
+        k = rng.randint(0, min(TEMPORAL_MAX_FRAMES, T))
+        pos = rng.sample(range(T), k)
+        src = pos[:]
+        rng.shuffle(src)
+        for p, s in zip(pos, src, strict=True):
+            idx[p] = s
+    return torch.tensor(idx)
+
+
+def replace_index(T: int, rng: random.Random) -> Tensor:
+    """``(T,)`` frame map: with probability ``TEMPORAL_P``, k in [0, 4] frames replaced by other frames."""
+    idx = list(range(T))
+    if rng.random() < TEMPORAL_P:
+        k = rng.randint(0, min(TEMPORAL_MAX_FRAMES, T - 1))
+        for p in rng.sample(range(T), k):
+            idx[p] = (p + rng.randint(1, T - 1)) % T
+    return torch.tensor(idx)
+
+
+def gather_frames(video: Tensor, index: Tensor) -> Tensor:
+    """Batched frame gather: ``out[b, :, t] = video[b, :, index[b, t]]`` in one indexing op.
+
+    Args:
+        video: ``(B, C, T, H, W)``.
+        index: ``(B, T)`` int64 on the video's device.
+
+    Returns:
+        ``(B, C, T, H, W)``, stored as ``(B, T, C, H, W)`` (a transposed view), which is the layout
+        ``VideoSequential`` wants next.
+    """
+    batch = torch.arange(video.shape[0], device=video.device)[:, None]
+    return video.transpose(1, 2)[batch, index].transpose(1, 2)
+
+
+def affine_theta(rng: random.Random) -> list[list[float]]:
+    """A random affine (paper ranges) as the ``2 x 3`` output->input matrix ``F.affine_grid`` wants.
+
+    Forward map in normalised coordinates: ``x' = s R x + t``; ``F.affine_grid`` needs its inverse.
+    Frames are square here, so rotation in normalised coordinates is a true rotation.
+    """
+    angle = math.radians(rng.uniform(-DEGREES, DEGREES))
+    s = rng.uniform(*SCALE)
+    tx = 2.0 * rng.uniform(-TRANSLATE[0], TRANSLATE[0])
+    ty = 2.0 * rng.uniform(-TRANSLATE[1], TRANSLATE[1])
+    c, si = math.cos(angle) / s, math.sin(angle) / s
+    # inverse of [[s cos, -s sin, tx], [s sin, s cos, ty]]: R^T / s, translation -(R^T t) / s
+    return [[c, si, -(c * tx + si * ty)], [-si, c, -(-si * tx + c * ty)]]
+
+
+def erase_box(H: int, W: int, rng: random.Random) -> tuple[int, int, int, int] | None:
+    """An erasing box ``(y0, x0, h, w)`` with area and aspect ratio in the paper's ranges, or None (p=0.5)."""
+    if rng.random() >= ERASE_P:
+        return None
+    area = rng.uniform(*ERASE_SCALE) * H * W
+    ratio = math.exp(rng.uniform(math.log(ERASE_RATIO[0]), math.log(ERASE_RATIO[1])))
+    h = min(H, max(1, round(math.sqrt(area * ratio))))
+    w = min(W, max(1, round(math.sqrt(area / ratio))))
+    return rng.randint(0, H - h), rng.randint(0, W - w), h, w
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The methods. Each builder returns a zero-argument callable that augments the batch once (or twice: views=2).
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _views(one: Callable[[], Tensor], views: int) -> Callable[[], Output]:
+    if views == 1:
+        return one
+    return lambda: tuple(one() for _ in range(views))
+
+
+def build_vidaug3d(
+    video: Tensor, views: int, *, fuse: bool = True, compiled: bool = False
+) -> Callable[[], Output]:
+    try:
+        import vidaug3d as va
+
+        aug = va.presets.paper()
+    except Exception as exc:  # the core may not be importable yet: record, don't crash
+        raise Unavailable(f"vidaug3d not usable: {type(exc).__name__}: {exc}") from exc
+    if not fuse:
+        aug = va.Compose(list(aug.transforms), fuse=False)
+    g = torch.Generator().manual_seed(0)
+    if compiled:
+        aug = torch.compile(aug)
+    if views == 2:
+        two = va.TwoViews(aug)
+        return lambda: tuple(two(video, generator=g))
+    return lambda: aug(video, generator=g)
+
+
+def build_kornia(video: Tensor, views: int, *, per_frame_noise: bool = False) -> Callable[[], Output]:
+    try:
+        import kornia.augmentation as K
+    except Exception as exc:
+        raise Unavailable(f"kornia not importable: {exc}") from exc
+    ops: list[torch.nn.Module] = [
+        K.RandomAffine(degrees=DEGREES, translate=TRANSLATE, scale=SCALE, p=1.0),
+        K.RandomHorizontalFlip(p=FLIP_P),
+        K.ColorJitter(brightness=BRIGHTNESS, contrast=CONTRAST, p=1.0),
+    ]
+    if not per_frame_noise:
+        ops.append(K.RandomGaussianNoise(std=NOISE_STD, p=1.0))
+    ops.append(K.RandomErasing(scale=ERASE_SCALE, ratio=ERASE_RATIO, p=ERASE_P))
+    seq = K.VideoSequential(*ops, data_format="BCTHW", same_on_frame=True).to(video.device)
+    rng = random.Random(0)
+    B, _, T = video.shape[:3]
+
+    def one() -> Tensor:
+        # temporal ops first, on the input dtype (cheapest for uint8): one batched gather per op
+        x = video
+        for make in (reverse_index, shuffle_index, replace_index):
+            index = torch.stack([make(T, rng) for _ in range(B)]).to(video.device, non_blocking=True)
+            x = gather_frames(x, index)
+        x = to_unit_float(x)
+        x = seq(x)
+        if per_frame_noise:
+            x = x.add_(torch.randn_like(x), alpha=NOISE_STD)
+        return from_unit_float(x, video.dtype)
+
+    return _views(one, views)
+
+
+def build_loop(video: Tensor, views: int) -> Callable[[], Output]:
+    rng = random.Random(0)
+    B, C, T, H, W = video.shape
+    luma = torch.tensor([0.299, 0.587, 0.114], device=video.device)[:, None, None, None]
+
+    def augment_clip(clip: Tensor) -> Tensor:  # (C, T, H, W) -> (C, T, H, W)
+        x = to_unit_float(clip)
+        frames = x.transpose(0, 1)  # (T, C, H, W): the frames are the batch of grid_sample
+        theta = torch.tensor(affine_theta(rng), device=x.device).expand(T, 2, 3)
+        grid = F.affine_grid(theta, list(frames.shape), align_corners=False)
+        frames = F.grid_sample(frames, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        if rng.random() < FLIP_P:
+            frames = torch.flip(frames, dims=[-1])
+        frames = frames * rng.uniform(1 - BRIGHTNESS, 1 + BRIGHTNESS)
+        gray = frames if C == 1 else (frames.transpose(0, 1) * luma).sum(0, keepdim=True)
+        mean = gray.mean()
+        frames = ((frames - mean) * rng.uniform(1 - CONTRAST, 1 + CONTRAST) + mean).clamp_(0, 1)
+        frames = (frames + NOISE_STD * torch.randn_like(frames)).clamp_(0, 1)
+        box = erase_box(H, W, rng)
+        if box is not None:
+            y0, x0, h, w = box
+            frames[..., y0 : y0 + h, x0 : x0 + w] = 0.0
+        for make in (reverse_index, shuffle_index, replace_index):
+            frames = frames[make(T, rng).to(x.device)]
+        return from_unit_float(frames.transpose(0, 1), clip.dtype)
+
+    def one() -> Tensor:
+        return torch.stack([augment_clip(video[b]) for b in range(B)])
+
+    return _views(one, views)
+
+
+def build_floor(video: Tensor, views: int) -> Callable[[], Output]:
+    rng = random.Random(0)
+    B, C, T, H, W = video.shape
+
+    def one() -> Tensor:
+        theta = torch.tensor([affine_theta(rng) for _ in range(B)], device=video.device)
+        x = video.reshape(B, C * T, H, W)
+        if x.dtype == torch.uint8:
+            x = x.float()
+        grid = F.affine_grid(theta, [B, C * T, H, W], align_corners=False)
+        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        torch.randn(out.shape, device=out.device)
+        return out.to(video.dtype).view(B, C, T, H, W)
+
+    return _views(one, views)
+
+
+def build_copy(video: Tensor, views: int) -> Callable[[], Output]:
+    return _views(video.clone, views)
+
+
+BUILDERS: dict[str, Callable[[Tensor, int], Callable[[], Output]]] = {
+    "vidaug3d": build_vidaug3d,
+    "vidaug3d_unfused": lambda v, n: build_vidaug3d(v, n, fuse=False),
+    "kornia": build_kornia,
+    "kornia_pf": lambda v, n: build_kornia(v, n, per_frame_noise=True),
+    "loop": build_loop,
+    "floor": build_floor,
+    "copy": build_copy,
+}
+
+LABELS = {
+    "vidaug3d": "vidaug3d fused Compose",
+    "vidaug3d_unfused": "vidaug3d one by one (fuse=False)",
+    "vidaug3d_compiled": "vidaug3d fused + torch.compile",
+    "kornia": "kornia VideoSequential + temporal gathers",
+    "kornia_pf": "kornia, noise per frame (paper semantics)",
+    "loop": "per-clip Python loop (torch ops)",
+    "floor": "floor: grid_sample + randn",
+    "copy": "copy: video.clone()",
+}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Measurement
+# --------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    shape: tuple[int, int, int, int, int]
+    dtype: str
+    views: int
+
+    @property
+    def key(self) -> str:
+        return f"{tuple(self.shape)} {self.dtype} views={self.views}"
+
+
+def make_video(shape: Sequence[int], dtype: str, device: torch.device, seed: int = 0) -> Tensor:
+    g = torch.Generator().manual_seed(seed)
+    video = torch.rand(tuple(shape), generator=g)
+    video = (video * 255).round_().to(torch.uint8) if dtype == "uint8" else video.to(DTYPES[dtype])
+    return video.to(device)
+
+
+def describe(out: Output) -> tuple[list[list[int]], list[str]]:
+    outs = out if isinstance(out, tuple) else (out,)
+    return [list(o.shape) for o in outs], [str(o.dtype).removeprefix("torch.") for o in outs]
+
+
+def run_config(cfg: Config, methods: list[str], args: argparse.Namespace, device: torch.device) -> list[dict]:
+    """Warm up, calibrate and time every method of one configuration in interleaved rounds."""
+    video = make_video(cfg.shape, cfg.dtype, device)
+    rows: dict[str, dict[str, Any]] = {}
+    fns: dict[str, Callable[[], Output]] = {}
+    numbers: dict[str, int] = {}
+    for name in methods:
+        row: dict[str, Any] = {
+            "method": name,
+            "label": LABELS[name],
+            "shape": list(cfg.shape),
+            "dtype": cfg.dtype,
+            "views": cfg.views,
+            "device": str(device),
+            "status": "ok",
+        }
+        rows[name] = row
+        try:
+            build = BUILDERS[name] if name != "vidaug3d_compiled" else _build_compiled
+            fn = build(video, cfg.views)
+            t0 = time.perf_counter()
+            out = fn()  # first call: lazy init (and compilation for torch.compile)
+            row["first_call_s"] = round(time.perf_counter() - t0, 4)
+            row["out_shapes"], row["out_dtypes"] = describe(out)
+            del out
+            numbers[name] = calibrate(fn, device, args.block_time, args.warmup)
+            fns[name] = fn
+        except Unavailable as exc:
+            row.update(status="unavailable", error=str(exc))
+        except Exception as exc:
+            row.update(status="error", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(args.repeats):
+        for name, fn in fns.items():
+            times[name].append(time_block(fn, numbers[name], device))
+    batch = cfg.shape[0]
+    for name, ts in times.items():
+        s = summarise(ts)
+        rows[name].update(s, number=numbers[name])
+        rows[name]["ms_per_batch"] = 1e3 * s["median_s"]
+        rows[name]["clips_per_s"] = batch * cfg.views / s["median_s"]
+    if not args.no_memory:
+        for name, fn in fns.items():
+            mem = peak_extra_memory(fn, device)
+            rows[name]["peak_extra_bytes"] = mem["bytes"]
+            rows[name]["peak_extra_x_input"] = mem["bytes"] / video.nbytes
+            rows[name]["peak_extra_x_float32_batch"] = mem["bytes"] / (video.numel() * 4)
+            rows[name]["memory_method"] = mem["method"]
+    for name in fns:
+        for ref in ("kornia", "floor"):
+            if ref in times:
+                rows[name][f"x_{ref}"] = (
+                    rows[ref]["median_s"] / rows[name]["median_s"]
+                    if ref == "kornia"
+                    else rows[name]["median_s"] / rows[ref]["median_s"]
+                )
+    for row in rows.values():
+        row["input_bytes"] = video.nbytes
+    return list(rows.values())
+
+
+def _build_compiled(video: Tensor, views: int) -> Callable[[], Output]:
+    return build_vidaug3d(video, views, compiled=True)
+
+
+def record_size(cfg: Config, device: torch.device) -> dict[str, Any]:
+    """Bytes per clip of the vidaug3d parameter record: as JSON (``to_dict``) and as tensors in memory."""
+    video = make_video(cfg.shape, cfg.dtype, device)
+    out: dict[str, Any] = {"shape": list(cfg.shape), "dtype": cfg.dtype}
+    try:
+        import vidaug3d as va
+
+        aug = va.presets.paper()
+        _, params = aug(video, generator=torch.Generator().manual_seed(0), return_params=True)
+    except Exception as exc:
+        out.update(status="unavailable", error=f"{type(exc).__name__}: {exc}")
+        return out
+    B = cfg.shape[0]
+    nbytes = getattr(params, "nbytes", None)
+    tensor_bytes = nbytes() if callable(nbytes) else _tensor_bytes(params, set())
+    out.update(status="ok", record_type=type(params).__name__, tensor_bytes_per_clip=tensor_bytes / B)
+    if hasattr(params, "to_dict"):
+        text = json.dumps(params.to_dict(), separators=(",", ":"))
+        out["json_bytes_per_clip"] = len(text.encode()) / B
+    return out
+
+
+def _tensor_bytes(obj: object, seen: set[int]) -> int:
+    """Sum of ``nbytes`` of the tensors reachable from a record (dataclasses, dicts, lists, attributes)."""
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    if isinstance(obj, Tensor):
+        return obj.nbytes
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v, seen) for v in obj.values())
+    if isinstance(obj, list | tuple):
+        return sum(_tensor_bytes(v, seen) for v in obj)
+    fields = getattr(obj, "__dataclass_fields__", None)
+    if fields is not None:
+        return sum(_tensor_bytes(getattr(obj, f), seen) for f in fields)
+    if hasattr(obj, "__dict__"):
+        return sum(_tensor_bytes(v, seen) for v in vars(obj).values())
+    if hasattr(obj, "__slots__"):
+        return sum(_tensor_bytes(getattr(obj, s, None), seen) for s in obj.__slots__)
+    return 0
+
+
+def profile_fused(cfg: Config, device: torch.device, calls: int, row_limit: int) -> dict[str, Any]:
+    """torch.profiler over ``calls`` calls of the fused pipeline: the top ops by self time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    video = make_video(cfg.shape, cfg.dtype, device)
+    try:
+        fn = build_vidaug3d(video, cfg.views)
+    except Unavailable as exc:
+        return {"shape": list(cfg.shape), "dtype": cfg.dtype, "status": "unavailable", "error": str(exc)}
+    for _ in range(2):
+        fn()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(calls):
+            fn()
+    sort_by = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    averages = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in averages) or 1.0
+    top = sorted(averages, key=lambda e: e.self_cpu_time_total, reverse=True)[:row_limit]
+    table = averages.table(sort_by=sort_by, row_limit=row_limit)
+    return {
+        "shape": list(cfg.shape),
+        "dtype": cfg.dtype,
+        "views": cfg.views,
+        "calls": calls,
+        "status": "ok",
+        "top_self_cpu": [
+            {
+                "op": e.key,
+                "self_ms_per_call": e.self_cpu_time_total / 1e3 / calls,
+                "share": e.self_cpu_time_total / total,
+                "count_per_call": e.count / calls,
+            }
+            for e in top
+        ],
+        "table": table,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def results_table(rows: list[dict]) -> str:
+    headers = [
+        "shape",
+        "dtype",
+        "views",
+        "method",
+        "ms/batch",
+        "IQR ms",
+        "clips/s",
+        "x kornia",
+        "x floor",
+        "peak extra / input",
+    ]
+    body = []
+    for r in rows:
+        if r["status"] != "ok":
+            body.append(
+                [
+                    "x".join(map(str, r["shape"])),
+                    r["dtype"],
+                    str(r["views"]),
+                    r["method"],
+                    r["status"],
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                    "-",
+                ]
+            )
+            continue
+        body.append(
+            [
+                "x".join(map(str, r["shape"])),
+                r["dtype"],
+                str(r["views"]),
+                r["method"],
+                fmt(r["ms_per_batch"], ".1f"),
+                fmt(r["iqr_s"] * 1e3, ".1f"),
+                fmt(r["clips_per_s"], ".0f"),
+                fmt(r.get("x_kornia"), ".2f") + ("x" if "x_kornia" in r else ""),
+                fmt(r.get("x_floor"), ".2f") + ("x" if "x_floor" in r else ""),
+                fmt(r.get("peak_extra_x_input"), ".2f") + ("x" if "peak_extra_x_input" in r else ""),
+            ]
+        )
+    return markdown_table(headers, body)
+
+
+def check_targets(rows: list[dict], records: list[dict]) -> list[dict[str, Any]]:
+    """The issue's targets, each as met / not met with the figure (None where it could not be measured)."""
+    ok = {(tuple(r["shape"]), r["dtype"], r["views"], r["method"]): r for r in rows if r["status"] == "ok"}
+    targets: list[dict[str, Any]] = []
+
+    def add(name: str, where: str, value: float | None, bound: float, higher_is_better: bool) -> None:
+        met = None if value is None else (value >= bound if higher_is_better else value <= bound)
+        targets.append({"target": name, "where": where, "value": value, "bound": bound, "met": met})
+
+    for shape, dtype in sorted({(k[0], k[1]) for k in ok}):
+        where = f"{'x'.join(map(str, shape))} {dtype}"
+        fused = ok.get((shape, dtype, 1, "vidaug3d"))
+        kornia = ok.get((shape, dtype, 1, "kornia"))
+        floor = ok.get((shape, dtype, 1, "floor"))
+        unfused = ok.get((shape, dtype, 1, "vidaug3d_unfused"))
+        two = ok.get((shape, dtype, 2, "vidaug3d"))
+        f = fused["median_s"] if fused else None
+        add("speed-up over kornia >= 5x", where, kornia["median_s"] / f if f and kornia else None, 5.0, True)
+        add("time / floor <= 1.3x", where, f / floor["median_s"] if f and floor else None, 1.3, False)
+        add("TwoViews / one view <= 2x", where, two["median_s"] / f if f and two else None, 2.0, False)
+        add("unfused / fused > 1x", where, unfused["median_s"] / f if f and unfused else None, 1.0, True)
+        add(
+            "peak extra memory <= 3x input",
+            where,
+            fused.get("peak_extra_x_input") if fused else None,
+            3.0,
+            False,
+        )
+        if (
+            dtype == "uint8"
+        ):  # the float work copy alone is 4x a uint8 batch: also give the float32-equivalent
+            add(
+                "peak extra memory <= 3x input as float32",
+                where,
+                fused.get("peak_extra_x_float32_batch") if fused else None,
+                3.0,
+                False,
+            )
+    for rec in records:
+        where = f"{'x'.join(map(str, rec['shape']))} {rec['dtype']}"
+        add("record JSON bytes per clip <= 1024", where, rec.get("json_bytes_per_clip"), 1024.0, False)
+    return targets
+
+
+def targets_table(targets: list[dict]) -> str:
+    body = [
+        [
+            t["target"],
+            t["where"],
+            "-" if t["value"] is None else f"{t['value']:.2f}",
+            {True: "met", False: "NOT met", None: "not measured"}[t["met"]],
+        ]
+        for t in targets
+    ]
+    return markdown_table(["target", "where", "figure", "status"], body)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny shapes, 2 rounds: a smoke test, not a measurement"
+    )
+    p.add_argument("--shapes", nargs="+", help="B,C,T,H,W shapes, e.g. 8,1,16,128,128 (default: by device)")
+    p.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=list(DTYPES))
+    p.add_argument("--views", nargs="+", type=int, choices=[1, 2], default=[1, 2])
+    p.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=ALL_METHODS)
+    p.add_argument("--repeats", type=int, help="timed rounds per configuration (default 15; quick 2)")
+    p.add_argument("--block-time", type=float, help="seconds per timed block (default 0.2; quick 0.005)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls per method before timing")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (default: leave torch's choice)")
+    p.add_argument("--compile", action="store_true", help="also time torch.compile of the vidaug3d pipeline")
+    p.add_argument("--profile", action="store_true", help="torch.profiler table of the fused pipeline")
+    p.add_argument("--profile-calls", type=int, default=10)
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    p.add_argument("--json", type=Path, help="output path (default: benchmarks/results/<device>-<time>.json)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if args.repeats is None:
+        args.repeats = 2 if args.quick else 15
+    if args.block_time is None:
+        args.block_time = 0.005 if args.quick else 0.2
+    if args.quick:
+        args.warmup = min(args.warmup, 1)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available here")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    if args.shapes:
+        shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
+        if any(len(s) != 5 for s in shapes):
+            raise SystemExit(f"--shapes: expected B,C,T,H,W (five integers), got {args.shapes}")
+    else:
+        shapes = QUICK_SHAPES if args.quick else (CUDA_SHAPES if device.type == "cuda" else CPU_SHAPES)
+    methods = list(args.methods)
+    if args.compile:
+        methods.insert(1, "vidaug3d_compiled")
+
+    env = environment(device)
+    print(
+        f"torch {env['torch']}, kornia {env['kornia']}, vidaug3d {env['vidaug3d']}, python {env['python']}\n"
+        f"device {env['device']} ({env['device_name']}), torch threads {env['torch_num_threads']}, "
+        f"commit {str(env['git']['commit'])[:10]}{' (dirty)' if env['git']['dirty'] else ''}",
+        flush=True,
+    )
+    meter = LoadMeter().start()
+    rows: list[dict] = []
+    for shape in shapes:
+        for dtype in args.dtypes:
+            for views in args.views:
+                cfg = Config(shape, dtype, views)  # type: ignore[arg-type]
+                t0 = time.perf_counter()
+                cfg_rows = run_config(cfg, methods, args, device)
+                rows += cfg_rows
+                print(f"  {cfg.key}: {time.perf_counter() - t0:.1f} s", flush=True)
+    load = meter.stop()
+    records = [record_size(Config(s, d, 1), device) for s in shapes for d in args.dtypes]
+    profiles = []
+    if args.profile:
+        for shape in shapes:
+            for dtype in args.dtypes:
+                profiles.append(profile_fused(Config(shape, dtype, 1), device, args.profile_calls, 15))
+    targets = check_targets(rows, records)
+
+    print()
+    print(results_table(rows))
+    print()
+    for rec in records:
+        if rec.get("status") == "ok":
+            print(
+                f"record {rec['record_type']} {'x'.join(map(str, rec['shape']))} {rec['dtype']}: "
+                f"{rec.get('json_bytes_per_clip', float('nan')):.0f} B/clip as JSON, "
+                f"{rec['tensor_bytes_per_clip']:.0f} B/clip as tensors"
+            )
+        else:
+            print(f"record {rec['shape']} {rec['dtype']}: {rec.get('status')} ({rec.get('error')})")
+    print()
+    print(targets_table(targets))
+    for prof in profiles:
+        if prof["status"] == "ok":
+            print(f"\nprofile of the fused pipeline, {prof['shape']} {prof['dtype']}, {prof['calls']} calls:")
+            print(prof["table"])
+    errors = [r for r in rows if r["status"] == "error"]
+    for r in errors:
+        print(f"\nERROR {r['method']} {r['shape']} {r['dtype']} views={r['views']}:\n{r['traceback']}")
+    print(
+        f"\nmachine load during the run: others kept {load.get('others_cores', '?')} of {env['cpu_count']} "
+        f"cores busy on average (load average {load['loadavg_start']} -> {load['loadavg_end']})"
+    )
+
+    payload = {
+        "benchmark": "bench_augment",
+        "env": env,
+        "load": load,
+        "settings": {
+            "quick": args.quick,
+            "repeats": args.repeats,
+            "block_time_s": args.block_time,
+            "warmup": args.warmup,
+            "shapes": [list(s) for s in shapes],
+            "dtypes": args.dtypes,
+            "views": args.views,
+            "methods": methods,
+            "timing": "interleaved rounds; per round one block of `number` calls per method; median/IQR over rounds",
+        },
+        "results": rows,
+        "records": records,
+        "profiles": profiles,
+        "targets": targets,
+    }
+    path = args.json
+    if path is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        path = REPO / "benchmarks" / "results" / f"{device.type}{'-quick' if args.quick else ''}-{stamp}.json"
+    write_json(path, payload)
+    print(f"wrote {path}")
+    if errors:
+        raise SystemExit(f"{len(errors)} method(s) failed: see the tracebacks above")
+    return payload
+
+
+if __name__ == "__main__":
+    main()
