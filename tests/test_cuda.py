@@ -1,0 +1,49 @@
+"""CUDA behaviour: same parameters as on the CPU, same output apart from the noise field, no host sync.
+
+Skipped where no CUDA device is present.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import vidaug3d as va
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.uint8])
+def test_cuda_matches_cpu_without_noise(dtype: torch.dtype) -> None:
+    aug = va.Compose([t for t in va.presets.paper().transforms if not isinstance(t, va.GaussianNoise)])
+    video = torch.rand(4, 1, 8, 32, 32)
+    video = (video * 255).to(torch.uint8) if dtype == torch.uint8 else video.to(dtype)
+    cpu, rec_cpu = aug(video, seed=3, return_params=True)
+    gpu, rec_gpu = aug(video.cuda(), seed=3, return_params=True)
+    assert rec_cpu == rec_gpu  # the same parameters on every device
+    assert gpu.device.type == "cuda" and gpu.dtype == dtype
+    atol = {torch.float32: 1e-4, torch.float16: 2e-3, torch.bfloat16: 2e-2, torch.uint8: 1}[dtype]
+    torch.testing.assert_close(gpu.cpu().double(), cpu.double(), atol=atol, rtol=0)
+
+
+def test_cuda_noise_replays_and_is_batch_independent() -> None:
+    aug = va.presets.paper()
+    video = torch.rand(6, 1, 8, 32, 32, device="cuda")
+    out, rec = aug(video, seed=0, sample_ids=torch.arange(6), return_params=True)
+    assert torch.equal(aug(video, params=rec), out)
+    part = aug(video[2:4], seed=0, sample_ids=torch.arange(2, 4))
+    torch.testing.assert_close(part, out[2:4])
+
+
+def test_no_host_device_sync_in_forward() -> None:
+    aug = va.presets.paper()
+    video = torch.rand(8, 1, 16, 64, 64, device="cuda")
+    aug(video, seed=0)  # warm-up (lazy CUDA init)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        aug(video, seed=1)
+        va.TwoViews(aug)(video, seed=2)
+        aug((video * 255).to(torch.uint8), seed=3)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
