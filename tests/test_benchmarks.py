@@ -1,0 +1,175 @@
+"""Smoke test of the benchmark harness: it runs, every method produces the right output, the JSON is complete.
+
+No timing is asserted: speed is measured in benchmarks/, never in tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "benchmarks" / "bench_augment.py"
+SHAPES = [(2, 1, 8, 24, 24), (2, 3, 8, 20, 20)]
+
+
+def _load(name: str, path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _load("bench_augment", SCRIPT)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    shapes = [",".join(map(str, s)) for s in SHAPES]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--quick",
+            "--block-time",
+            "0.001",
+            "--json",
+            str(out),
+            "--shapes",
+            *shapes,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    assert "x kornia" in proc.stdout and "target" in proc.stdout  # the printed tables
+    return json.loads(out.read_text())
+
+
+def test_json_records_the_environment(quick_run: dict) -> None:
+    env = quick_run["env"]
+    for key in (
+        "torch",
+        "kornia",
+        "vidaug3d",
+        "python",
+        "device",
+        "device_name",
+        "cpu_model",
+        "timestamp_utc",
+    ):
+        assert env[key], key
+    assert env["torch"] == torch.__version__
+    assert env["torch_num_threads"] >= 1
+    assert "commit" in env["git"] and "dirty" in env["git"]
+    assert {"wall_s", "loadavg_start", "loadavg_end"} <= set(quick_run["load"])
+    assert quick_run["settings"]["shapes"] == [list(s) for s in SHAPES]
+
+
+def test_every_method_runs_with_the_right_output(quick_run: dict, bench: ModuleType) -> None:
+    rows = quick_run["results"]
+    expected = {
+        (s, d, v, m) for s in SHAPES for d in ("float32", "uint8") for v in (1, 2) for m in bench.ALL_METHODS
+    }
+    got = {(tuple(r["shape"]), r["dtype"], r["views"], r["method"]) for r in rows}
+    assert got == expected
+    for r in rows:
+        where = (r["method"], r["shape"], r["dtype"], r["views"])
+        assert r["status"] == "ok", (where, r.get("error"))
+        assert r["out_shapes"] == [r["shape"]] * r["views"], where
+        assert r["out_dtypes"] == [r["dtype"]] * r["views"], where
+        assert r["median_s"] > 0 and r["iqr_s"] >= 0 and r["blocks"] == quick_run["settings"]["repeats"]
+        assert math.isclose(r["clips_per_s"], r["shape"][0] * r["views"] / r["median_s"])
+        assert r["x_kornia"] > 0 and r["x_floor"] > 0
+        assert r["peak_extra_bytes"] >= 0
+
+
+def test_peak_memory_of_a_copy_is_its_output(quick_run: dict) -> None:
+    """The memory measurement is checked on the one method whose answer is known: clone allocates its output."""
+    for r in quick_run["results"]:
+        if r["method"] == "copy":
+            assert r["peak_extra_bytes"] == r["input_bytes"] * r["views"], r
+
+
+def test_record_size_and_targets_are_reported(quick_run: dict) -> None:
+    records = quick_run["records"]
+    assert len(records) == len(SHAPES) * 2
+    for rec in records:
+        assert rec["status"] == "ok", rec.get("error")
+        assert rec["json_bytes_per_clip"] > 0 and rec["tensor_bytes_per_clip"] > 0
+    names = {t["target"] for t in quick_run["targets"]}
+    assert "speed-up over kornia >= 5x" in names and "record JSON bytes per clip <= 1024" in names
+    for t in quick_run["targets"]:
+        assert t["met"] in (True, False, None)
+        assert t["value"] is not None, t  # every target is measurable in the quick run
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_peer_temporal_maps_are_valid(bench: ModuleType, seed: int) -> None:
+    import random
+
+    rng, T = random.Random(seed), 8
+    ident = torch.arange(T)
+    rev = bench.reverse_index(T, rng)
+    assert torch.equal(rev, ident) or torch.equal(rev, ident.flip(0))
+    shuf = bench.shuffle_index(T, rng)
+    assert torch.equal(shuf.sort().values, ident)  # a permutation
+    assert int((shuf != ident).sum()) <= 4
+    rep = bench.replace_index(T, rng)
+    changed = rep != ident
+    assert int(changed.sum()) <= 4
+    assert bool(((rep >= 0) & (rep < T)).all())
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_peer_affine_is_the_inverse_of_the_sampled_map(bench: ModuleType, seed: int) -> None:
+    import random
+
+    theta = torch.tensor(bench.affine_theta(random.Random(seed)), dtype=torch.float64)
+    A = torch.cat([theta, torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)])
+    forward = torch.linalg.inv(A)
+    s = torch.linalg.det(forward[:2, :2]).sqrt()
+    assert 0.8 - 1e-9 <= s <= 1.2 + 1e-9
+    assert bool((forward[:2, 2].abs() <= 0.2 + 1e-9).all())  # translation of 10% = 0.2 in [-1, 1] coordinates
+    angle = math.degrees(math.atan2(float(forward[1, 0]), float(forward[0, 0])))
+    assert abs(angle) <= 10 + 1e-6
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_peer_erase_box_is_inside_and_in_range(bench: ModuleType, seed: int) -> None:
+    import random
+
+    rng, H, W = random.Random(seed), 64, 48
+    for _ in range(20):
+        box = bench.erase_box(H, W, rng)
+        if box is None:
+            continue
+        y0, x0, h, w = box
+        assert y0 >= 0 and x0 >= 0 and y0 + h <= H and x0 + w <= W
+        assert 0.015 * H * W <= h * w <= 0.12 * H * W  # (0.02, 0.1) of the frame, up to rounding
+
+
+def test_batched_gather_matches_per_clip_indexing(bench: ModuleType) -> None:
+    g = torch.Generator().manual_seed(0)
+    video = torch.rand(3, 2, 6, 4, 5, generator=g)
+    index = torch.stack([torch.randperm(6, generator=g) for _ in range(3)])
+    out = bench.gather_frames(video, index)
+    for b in range(3):
+        assert torch.equal(out[b], video[b][:, index[b]])
