@@ -163,7 +163,7 @@ class Compose:
         working = False  # x is a float working tensor in [0, 1] that we own and may modify in place
         for stage in self.stages:
             if stage.kind == "temporal":
-                x = VF.gather_frames(x, self._stage_map(stage, record).to(x.device))
+                x = VF.gather_frames(x, self._stage_map(stage, record))
                 if x.dtype == torch.uint8 or x.dtype != work_dtype(x.dtype):
                     x, working = VF.to_work(x, copy=False), True
                 else:
@@ -330,7 +330,7 @@ class Compose:
                 continue
             if stage.kind == "geometric":
                 m = VF.invert_matrix(self._stage_matrix(stage, record, shape))
-                x = VF.warp(x, m.to(x.device), padding_mode="zeros")
+                x = VF.warp(x, m, padding_mode="zeros")
             else:
                 fmap = self._stage_map(stage, record)
                 ok = torch.equal(torch.sort(fmap, dim=1).values, torch.arange(shape.T).expand_as(fmap))

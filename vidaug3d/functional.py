@@ -64,9 +64,14 @@ def _check_param(name: str, value: Tensor, video: Tensor, *, per_frame: bool = F
     return value
 
 
+def to_device(t: Tensor, device: torch.device, dtype: torch.dtype | None = None) -> Tensor:
+    """Move a small parameter tensor to the video's device without a host-device synchronisation."""
+    return t.to(device=device, dtype=dtype, non_blocking=True)
+
+
 def _per_clip(value: Tensor, x: Tensor) -> Tensor:
     """Broadcast a ``(B,)`` or ``(B, T)`` parameter against ``(B, C, T, H, W)``."""
-    value = value.to(device=x.device, dtype=x.dtype)
+    value = to_device(value, x.device, x.dtype)
     if value.dim() == 1:
         return value.view(-1, 1, 1, 1, 1)
     return value.view(value.shape[0], 1, value.shape[1], 1, 1)
@@ -92,8 +97,7 @@ def from_work(x: Tensor, dtype: torch.dtype) -> Tensor:
 def gray_mean(x: Tensor, *, per_frame: bool) -> Tensor:
     """Mean luminance per clip ``(B,1,1,1,1)`` or per frame ``(B,1,T,1,1)`` (ITU-R 601 weights for C = 3)."""
     if x.shape[1] == 3:
-        w = torch.tensor(_GRAY, dtype=x.dtype, device=x.device).view(1, 3, 1, 1, 1)
-        lum = (x * w).sum(dim=1, keepdim=True)
+        lum = _GRAY[0] * x[:, 0:1] + _GRAY[1] * x[:, 1:2] + _GRAY[2] * x[:, 2:3]
     else:
         lum = x.mean(dim=1, keepdim=True)
     dims = (3, 4) if per_frame else (2, 3, 4)
@@ -122,7 +126,7 @@ def gather_frames(video: Tensor, frame_map: Tensor) -> Tensor:
     B, C, T, H, W = video.shape
     if frame_map.dim() != 2 or frame_map.shape[0] != B or frame_map.is_floating_point():
         raise fail("frame_map", tuple(frame_map.shape), f"an integer tensor of shape ({B}, T_out)")
-    fm = frame_map.to(device=video.device, dtype=torch.int64)
+    fm = to_device(frame_map, video.device, torch.int64)
     To = fm.shape[1]
     base = (torch.arange(B, device=video.device) * (C * T)).view(B, 1, 1) + (
         torch.arange(C, device=video.device) * T
@@ -198,7 +202,7 @@ def _theta(matrix: Tensor, H: int, W: int, dtype: torch.dtype, device: torch.dev
     theta[:, 1, 0] = inv[:, 1, 0] * sy / sx
     theta[:, 1, 1] = inv[:, 1, 1]
     theta[:, 1, 2] = inv[:, 1, 2] * sy
-    return theta.to(device=device, dtype=dtype)
+    return to_device(theta, device, dtype)
 
 
 def warp_work(x: Tensor, matrix: Tensor, mode: str = "bilinear", padding_mode: str = "zeros") -> Tensor:
@@ -262,9 +266,7 @@ def hflip(video: Tensor, flip: Tensor | None = None) -> Tensor:
     if flip is None:
         return video.flip(-1)
     flip = _check_param("flip", flip, video)
-    return torch.where(
-        flip.to(device=video.device, dtype=torch.bool).view(-1, 1, 1, 1, 1), video.flip(-1), video
-    )
+    return torch.where(to_device(flip, video.device, torch.bool).view(-1, 1, 1, 1, 1), video.flip(-1), video)
 
 
 # ----------------------------------------------------------------------------------------------- photometric
@@ -335,13 +337,13 @@ def add_noise(video: Tensor, noise: Tensor, std: Tensor) -> Tensor:
     if tuple(noise.shape) != tuple(video.shape):
         raise fail("noise", tuple(noise.shape), f"the video's shape {tuple(video.shape)}")
     x = to_work(video)
-    add_noise_(x, noise.to(device=x.device, dtype=x.dtype), std)
+    add_noise_(x, to_device(noise, x.device, x.dtype), std)
     return from_work(x, video.dtype)
 
 
 def box_mask(boxes: Tensor, H: int, W: int, device: torch.device) -> Tensor:
     """``(B, 1, 1, H, W)`` bool mask of half-open pixel boxes ``(y0, x0, y1, x1)``."""
-    boxes = boxes.to(device=device, dtype=torch.int64)
+    boxes = to_device(boxes, device, torch.int64)
     rows = torch.arange(H, device=device)
     cols = torch.arange(W, device=device)
     rm = (rows >= boxes[:, 0:1]) & (rows < boxes[:, 2:3])

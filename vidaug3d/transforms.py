@@ -155,7 +155,7 @@ class GeometricTransform(Transform):
         raise NotImplementedError
 
     def apply(self, video: Tensor, params: TransformParams) -> Tensor:
-        return VF.warp(video, self.matrix(params, VideoShape.of(video)).to(video.device))
+        return VF.warp(video, self.matrix(params, VideoShape.of(video)))
 
 
 class TemporalTransform(Transform):
@@ -240,8 +240,7 @@ class RandomAffine(GeometricTransform):
         return VF.affine_matrix(params.angle, params.translate, params.scale)
 
     def apply(self, video: Tensor, params: TransformParams) -> Tensor:
-        m = self.matrix(params, VideoShape.of(video)).to(video.device)
-        return VF.warp(video, m, padding_mode=self.padding_mode)
+        return VF.warp(video, self.matrix(params, VideoShape.of(video)), padding_mode=self.padding_mode)
 
 
 class RandomHorizontalFlip(GeometricTransform):
