@@ -221,6 +221,7 @@ _RESUME_FREE = {
     "progress",
     "log_every",
     "ckpt_every",
+    "stop_at",
     "workers",
     "out",
     "probe",

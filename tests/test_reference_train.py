@@ -1,0 +1,136 @@
+"""End-to-end runs of reference/train_byol.py: short CLI run, exact resume, DDP with two CPU processes, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from reference import train_byol
+from reference.model import Darknet3D, load_encoder
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "reference" / "train_byol.py"
+# tiny and fast: 8 frames of 32x32, small heads; the schedules are cosine so that resuming must restore them
+TINY = [
+    "--n-videos", "24", "--frames", "8", "--size", "32", "--batch-size", "4", "--epochs", "2",
+    "--proj-hidden", "64", "--proj-dim", "32", "--width", "1.0",
+    "--lr-schedule", "cosine", "--warmup-steps", "2", "--momentum-cosine", "--no-progress", "--no-probe",
+]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def test_cli_default_run_shortened_completes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--max-steps", "2", "--n-videos", "20", "--batch-size", "8", "--out", str(out), "--threads", "1"],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "135,373 encoder parameters" in proc.stdout
+    assert "probe (5-fold CV accuracy" in proc.stdout
+    records = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert {"loss", "lr", "momentum", "rep_std", "proj_std", "data_s", "step_s"} <= set(records[0])
+    assert json.loads((out / "config.json").read_text())["max_steps"] == 2
+    enc = load_encoder(out / "checkpoint.pt")
+    assert isinstance(enc, Darknet3D) and not enc.training
+    assert not list(out.glob("*.tmp"))  # the atomic write left no temporary file
+
+
+def _params(path: Path) -> dict[str, torch.Tensor]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    return {
+        **{f"online.{k}": v for k, v in ckpt["online"].items()},
+        **{f"target.{k}": v for k, v in ckpt["target"].items()},
+    }
+
+
+@pytest.mark.parametrize("method", ["byol", "simclr"])
+def test_resume_equals_uninterrupted(tmp_path: Path, method: str) -> None:
+    torch.set_num_threads(1)
+    full, split = tmp_path / "full", tmp_path / "split"
+    args = [*TINY, "--method", method]
+    # 24 clips / batch 4 = 6 steps per epoch, 12 in all; the split run stops mid-epoch 2 (step 8)
+    train_byol.main([*args, "--out", str(full)])
+    train_byol.main([*args, "--out", str(split), "--stop-at", "8"])
+    assert torch.load(split / "checkpoint.pt", weights_only=False)["step"] == 8
+    train_byol.main([*args, "--out", str(split), "--resume"])
+    a = torch.load(full / "checkpoint.pt", weights_only=False)
+    b = torch.load(split / "checkpoint.pt", weights_only=False)
+    assert a["step"] == b["step"] == 12
+    for which in ("online", "target") if method == "byol" else ("online",):
+        for k, v in a[which].items():
+            assert torch.equal(v, b[which][k]), f"{which}.{k} differs after resume"
+    # the logs agree too, step by step
+    la = [json.loads(x)["loss"] for x in (full / "log.jsonl").read_text().splitlines()]
+    lb = [json.loads(x)["loss"] for x in (split / "log.jsonl").read_text().splitlines()]
+    assert la == lb and len(la) == 12
+
+
+def test_resume_rejects_a_changed_config(tmp_path: Path) -> None:
+    train_byol.main([*TINY, "--out", str(tmp_path), "--max-steps", "1"])
+    with pytest.raises(SystemExit, match="--lr"):
+        train_byol.main([*TINY, "--out", str(tmp_path), "--max-steps", "1", "--resume", "--lr", "1e-3"])
+    with pytest.raises(SystemExit, match="does not exist"):
+        train_byol.main([*TINY, "--out", str(tmp_path), "--resume", str(tmp_path / "nope.pt")])
+
+
+def test_non_finite_loss_stops_naming_the_step(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = train_byol.byol_loss
+    calls = {"n": 0}
+
+    def poisoned(p1: torch.Tensor, p2: torch.Tensor, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        loss = real(p1, p2, z1, z2)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(train_byol, "byol_loss", poisoned)
+    with pytest.raises(train_byol.NonFiniteLossError, match="at step 2"):
+        train_byol.main([*TINY, "--out", str(tmp_path)])
+
+
+def test_bad_data_folder_gives_a_clear_error(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "--data" in proc.stderr and "missing" in proc.stderr and "Traceback" not in proc.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", str(empty), "--out", str(tmp_path / "o")],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "labels" in proc.stderr
+
+
+def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+        str(SCRIPT), *TINY, "--max-steps", "3", "--out", str(out), "--threads", "1",
+    ]  # fmt: skip
+    env = _env()
+    env["MASTER_ADDR"] = "127.0.0.1"
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-3000:])
+    assert "processes 2" in proc.stdout
+    assert "online networks of all 2 processes are identical" in proc.stdout
+    records = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 3 and len(ckpt["rng"]) == 2  # one augmentation stream per process
+    assert not torch.equal(ckpt["rng"][0]["aug"], ckpt["rng"][1]["aug"])
