@@ -182,3 +182,18 @@ def test_evaluate_fold_and_summarize_pool_out_of_fold_predictions() -> None:
         for m in E.METRICS:
             assert len(row["per_seed"][m]) == 2
             assert row[m]["mean"] == pytest.approx(np.nanmean(row["per_seed"][m]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_fast_metrics_equal_sklearn_with_ties_and_duplicates(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(4, 40))
+    y = rng.integers(0, 2, n)
+    y[:2] = [0, 1]
+    p = rng.integers(0, 5, n) / 4.0  # many ties, and values exactly at the threshold
+    idx = rng.integers(0, n, n)  # a bootstrap-like resample with duplicates
+    for yy, pp in ((y, p), (y[idx], p[idx])):
+        want = E.binary_metrics(yy, pp)
+        got = E.fast_metrics(yy, pp)
+        for m in E.METRICS:
+            assert got[m] == pytest.approx(want[m], nan_ok=True)
