@@ -123,14 +123,14 @@ def training_curves(histories: dict[str, list[dict[str, float]]], path: Path) ->
             if key.split("/")[0] != method or not hist:
                 continue
             steps = np.array([h["step"] for h in hist])
-            for i, field in enumerate(("loss", "z_std")):
+            for i, field in enumerate(("loss", "rep_std")):
                 y = np.array([h[field] for h in hist])
                 w = max(1, len(y) // 20)
                 smooth = np.convolve(y, np.ones(w) / w, mode="valid")
                 axes[i, j].plot(steps[w - 1 :], smooth, lw=1, label=key.split("/", 1)[1])
         axes[0, j].set_title(method, fontsize=9)
         axes[0, j].set_ylabel("loss")
-        axes[1, j].set_ylabel("std of normalised projections")
+        axes[1, j].set_ylabel("std of normalised representations")
         axes[1, j].set_xlabel("step")
         axes[0, j].legend(fontsize=7)
         for i in range(2):

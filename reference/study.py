@@ -27,7 +27,6 @@ in-memory loop over the fold's clips, so that each fold's pretraining provably s
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import dataclasses
 import json
@@ -50,9 +49,6 @@ if __package__ in (None, ""):  # run as a script: make ``reference`` importable
 
 from reference import evaluate as E
 from reference import saliency as S
-from reference.ema import ema_update
-from reference.heads import MLPHead
-from reference.losses import byol_loss, nt_xent
 from reference.model import Darknet3D, count_parameters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -275,66 +271,64 @@ def pretrain(
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
     """Self-supervised pretraining (BYOL or SimCLR) of a fresh encoder on ``sampler``'s videos.
 
-    BYOL: online encoder + projector + predictor, target = EMA (``cfg.momentum``) of encoder + projector,
-    symmetric ``2 - 2 cos`` loss; SimCLR: encoder + projector, NT-Xent. Adam at ``cfg.pretrain_lr``. Both views
-    come from the ``vidaug3d`` paper preset applied to the batch with one seeded generator.
+    The networks and the loss are the trainer's (``reference/train_byol.py``: ``build_networks``, ``ssl_loss``,
+    the target's EMA ``update``): BYOL is online encoder + projector + predictor with an EMA target
+    (``cfg.momentum``) and the symmetric ``2 - 2 cos`` loss; SimCLR is encoder + projector with NT-Xent. Adam at
+    ``cfg.pretrain_lr``, constant. Both views come from ``vidaug3d.TwoViews`` of the paper preset on the batch,
+    with one seeded generator. Only the data loop is this module's: random clips of the given videos.
 
     Returns:
-        The encoder's ``state_dict`` and the per-step log (loss, feature std).
+        The encoder's ``state_dict`` and the per-step log (loss, std of the normalised representations and
+        projections: the trainer's collapse check).
     """
-    aug, _ = make_augment(temporal)
-    torch.manual_seed(seed)
-    encoder = encoder_factory(cfg)()
-    projector = MLPHead(encoder.out_dim, cfg.proj_hidden, cfg.proj_dim)
-    online = nn.Sequential(encoder, projector)
-    params = list(online.parameters())
-    predictor = None
-    target = None
-    if method == "byol":
-        predictor = MLPHead(cfg.proj_dim, cfg.proj_hidden, cfg.proj_dim)
-        params += list(predictor.parameters())
-        target = copy.deepcopy(online)
-        for p in target.parameters():
-            p.requires_grad_(False)
-    elif method != "simclr":
+    import vidaug3d as va
+    from reference.config import Config
+    from reference.train_byol import build_networks, representation_std, ssl_loss
+
+    if method not in ("byol", "simclr"):
         raise ValueError(f"method: expected 'byol' or 'simclr', got {method!r}")
-    opt = torch.optim.Adam(params, lr=cfg.pretrain_lr)
+    aug, _ = make_augment(temporal)
+    views = va.TwoViews(aug)
+    tcfg = Config(
+        method=method,
+        width=cfg.width,
+        proj_hidden=cfg.proj_hidden,
+        proj_dim=cfg.proj_dim,
+        temperature=cfg.temperature,
+        momentum=cfg.momentum,
+        lr=cfg.pretrain_lr,
+        no_temporal=not temporal,
+    )
+    torch.manual_seed(seed)
+    online, target = build_networks(tcfg, in_channels=1)
+    opt = torch.optim.Adam(online.parameters(), lr=cfg.pretrain_lr)
     g = torch.Generator().manual_seed(seed)
     n = len(sampler)
     per_epoch = max(1, (n * cfg.pretrain_clips_per_video) // cfg.pretrain_batch)
     history: list[dict[str, float]] = []
     online.train()
+    if target is not None:
+        target.train()  # batch statistics in the target, as in the trainer
     t0 = time.time()
     for epoch in range(epochs):
         for _ in range(per_epoch):
             idx = torch.randint(0, n, (cfg.pretrain_batch,), generator=g)
-            x = E.to_float(sampler.sample(idx, g))
-            v1, v2 = aug(x, generator=g), aug(x, generator=g)
-            if method == "byol":
-                assert predictor is not None and target is not None
-                z1o, z2o = online(v1), online(v2)
-                p1, p2 = predictor(z1o), predictor(z2o)
-                with torch.no_grad():
-                    z1, z2 = target(v1), target(v2)
-                loss = byol_loss(p1, p2, z1, z2)
-            else:
-                z1o, z2o = online(v1), online(v2)
-                loss = nt_xent(z1o, z2o, cfg.temperature)
+            v1, v2 = views(E.to_float(sampler.sample(idx, g)), generator=g)
+            loss, rep, proj = ssl_loss(tcfg, online, target, v1, v2)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite pretraining loss at epoch {epoch}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if target is not None:
-                ema_update(target, online, cfg.momentum)
-            with torch.no_grad():  # collapse check: std of the normalised projections (0 = collapsed)
-                feat = F.normalize(z1o.detach(), dim=1)
+                target.update(online, cfg.momentum)
             history.append(
                 {
                     "step": len(history),
                     "epoch": epoch,
                     "loss": float(loss.detach()),
-                    "z_std": float(feat.std(0).mean()),
+                    "rep_std": representation_std(rep),
+                    "proj_std": representation_std(proj),
                 }
             )
         log(
@@ -342,6 +336,7 @@ def pretrain(
             f"loss={np.mean([h['loss'] for h in history[-per_epoch:]]):.4f} "
             f"({(epoch + 1) * per_epoch * cfg.pretrain_batch / (time.time() - t0):.1f} clips/s)"
         )
+    encoder = online.encoder
     return E.clone_state(encoder), history
 
 

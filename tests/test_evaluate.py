@@ -197,3 +197,57 @@ def test_fast_metrics_equal_sklearn_with_ties_and_duplicates(seed: int) -> None:
         got = E.fast_metrics(yy, pp)
         for m in E.METRICS:
             assert got[m] == pytest.approx(want[m], nan_ok=True)
+
+
+@pytest.mark.slow
+def test_quick_study_end_to_end_and_pretraining_never_sees_test_patients(tmp_path, monkeypatch) -> None:
+    """``reference/study.py --quick``: every stage runs, writes its tables and plots, and each fold's
+    pretraining draws only from that fold's training videos."""
+    pytest.importorskip("matplotlib")
+    from reference import study
+
+    folds_seen: list[list[tuple[np.ndarray, np.ndarray]]] = []
+    real_folds = E.patient_folds
+
+    def spy_folds(*args, **kwargs):
+        folds = real_folds(*args, **kwargs)
+        folds_seen.append(folds)
+        return folds
+
+    pretrain_pools: list[set[int]] = []
+    real_pretrain = study.pretrain
+
+    def spy_pretrain(sampler, *args, **kwargs):
+        pretrain_pools.append({id(f) for f in sampler.frames})
+        return real_pretrain(sampler, *args, **kwargs)
+
+    videosets: list[study.VideoSet] = []
+    real_run_cv = study.run_cv
+
+    def spy_run_cv(cfg, videos, *args, **kwargs):
+        videosets.append(videos)
+        return real_run_cv(cfg, videos, *args, **kwargs)
+
+    monkeypatch.setattr(E, "patient_folds", spy_folds)
+    monkeypatch.setattr(study, "pretrain", spy_pretrain)
+    monkeypatch.setattr(study, "run_cv", spy_run_cv)
+    cfg = study.StudyConfig.quick_config(out=str(tmp_path / "study"), threads=1)
+    results = study.run_study(cfg)
+
+    out = tmp_path / "study"
+    assert (out / "results.md").read_text().count("|") > 50
+    for name in ("label_fractions.png", "pretraining.png", "saliency.png"):
+        assert (out / "plots" / name).stat().st_size > 1000
+    rows = results["real"]["rows"]
+    assert {(r["tag"], r["model"]) for r in rows} >= {("byol", m) for m in E.MODELS}
+    assert {r["tag"] for r in rows} == set(cfg.methods)
+    assert {r["fraction"] for r in rows} == set(cfg.fractions)
+    assert set(results["phantom"]["saliency"]) >= {f"{m}/logit" for m in E.MODELS}
+    # leakage: the pretraining pools of fold k hold no frames of fold k's test videos
+    (folds,) = folds_seen
+    frames = videosets[0].frames
+    n_methods = len(cfg.methods)
+    for k, (_, te) in enumerate(folds):
+        test_ids = {id(frames[i]) for i in te}
+        for pool in pretrain_pools[k * n_methods : (k + 1) * n_methods]:
+            assert pool and not pool & test_ids
