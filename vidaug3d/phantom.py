@@ -241,13 +241,24 @@ def _gauss1d(sigma: float) -> torch.Tensor:
 
 
 def _smooth(x: torch.Tensor, sigma_y: float, sigma_x: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``(N, H, W)``."""
-    ky = _gauss1d(sigma_y)
-    kx = _gauss1d(sigma_x)
-    x = x.unsqueeze(1)
-    x = F.conv2d(x, ky.view(1, 1, -1, 1), padding=(ky.numel() // 2, 0))
-    x = F.conv2d(x, kx.view(1, 1, 1, -1), padding=(0, kx.numel() // 2))
-    return x.squeeze(1)
+    """Separable Gaussian blur of ``(N, H, W)`` (replicated borders), as sums of shifted copies.
+
+    A handful of taps: much faster on the CPU than a single-channel convolution.
+    """
+    for dim, sigma in ((-2, sigma_y), (-1, sigma_x)):
+        k = _gauss1d(sigma)
+        r = k.numel() // 2
+        n = x.shape[dim]
+        pad = [0, 0, 0, 0]
+        pad[0 if dim == -1 else 2] = r
+        pad[1 if dim == -1 else 3] = r
+        xp = F.pad(x.unsqueeze(1), pad, mode="replicate").squeeze(1)
+        w = k.tolist()
+        out = xp.narrow(dim, 0, n) * w[0]
+        for i in range(1, len(w)):
+            out.add_(xp.narrow(dim, i, n), alpha=w[i])
+        x = out
+    return x
 
 
 def _col(params: list[dict[str, float | bool]], key: str) -> torch.Tensor:
@@ -343,7 +354,7 @@ def render_batch(
     s_lung = 1 - sc + sc * speckle(static[:, 1], ul, col("corr_lung"), 1)
 
     # --- anatomy (echo amplitude before speckle) -----------------------------------------------------------
-    pl = col("pleura") + col("tilt") * du  # pleural depth along the lateral axis
+    pl = col("pleura")  # pleural depth (the sector geometry curves it)
     above = torch.sigmoid((pl - dd) / 0.006)
     below = 1 - above
     layers = (
