@@ -51,8 +51,9 @@ def plan(transforms: Sequence[Transform], fuse: bool = True) -> tuple[Stage, ...
 
     Example:
         >>> from vidaug3d import TemporalReverse, RandomAffine, RandomHorizontalFlip, GaussianNoise
-        >>> [(s.kind, s.indices) for s in plan([TemporalReverse(), RandomAffine(5), RandomHorizontalFlip(), GaussianNoise()])]
-        [('temporal', (0,)), ('geometric', (1, 2)), ('pointwise', (3,))]
+        >>> stages = plan([TemporalReverse(), RandomAffine(5), RandomHorizontalFlip(), GaussianNoise()])
+        >>> " ".join(f"{s.kind}{s.indices}" for s in stages)
+        'temporal(0,) geometric(1, 2) pointwise(3,)'
     """
     stages: list[Stage] = []
     for i, t in enumerate(transforms):
