@@ -173,7 +173,7 @@ def _draw(
     # chest wall and pleura (depth as a fraction of the imaging depth)
     p["pleura"] = nxt(0.2, 0.34)
     p["tilt"] = nxt(-0.04, 0.04)
-    p["wall_level"] = nxt(0.16, 0.3)
+    p["wall_level"] = nxt(0.07, 0.14)
     p["layer_freq"] = nxt(14.0, 30.0)
     p["layer_phase"] = nxt(0.0, 2 * math.pi)
     p["fascia1"] = nxt(0.3, 0.5)
@@ -197,7 +197,7 @@ def _draw(
     # A-lines
     p["aline_amp"] = nxt(0.35, 0.8)
     p["aline_decay"] = nxt(0.45, 0.7)
-    p["air_level"] = nxt(0.015, 0.045)
+    p["air_level"] = nxt(0.02, 0.05)
     # B-lines: up to _MAX_BLINES, count 1..4 when present
     p["n_blines"] = float(1 + int(nxt() * _MAX_BLINES))
     for j in range(_MAX_BLINES):
@@ -206,9 +206,9 @@ def _draw(
     p["bline_width"] = nxt(0.012, 0.03)
     # consolidation
     p["cons_center"] = nxt(-0.3, 0.3)
-    p["cons_half"] = nxt(0.14, 0.28)
-    p["cons_height"] = nxt(0.15, 0.32)
-    p["cons_level"] = nxt(0.2, 0.35)
+    p["cons_half"] = nxt(0.18, 0.34)
+    p["cons_height"] = nxt(0.18, 0.34)
+    p["cons_level"] = nxt(0.12, 0.22)
     p["shred_f1"] = nxt(8.0, 16.0)
     p["shred_p1"] = nxt(0.0, 2 * math.pi)
     p["shred_f2"] = nxt(20.0, 35.0)
@@ -217,14 +217,14 @@ def _draw(
     for j in range(_MAX_SPOTS):
         p[f"spot_u{j}"] = nxt(-0.8, 0.8)
         p[f"spot_d{j}"] = nxt(0.1, 0.8)
-    p["spot_amp"] = nxt(0.9, 1.5)
+    p["spot_amp"] = nxt(0.7, 1.2)
     # image formation
     p["atten"] = nxt(0.4, 1.4)
     p["tgc"] = nxt(0.0, 0.8)
     p["corr_wall"] = nxt(0.85, 0.97)
     p["corr_lung"] = nxt(0.45, 0.75)
     p["compress"] = nxt(6.0, 20.0)
-    p["target_mean"] = nxt(0.13, 0.28)
+    p["target_mean"] = nxt(0.12, 0.24)
     p["enoise"] = nxt(0.005, 0.02)
     p["speckle_contrast"] = nxt(0.55, 0.85)
     # static speckle textures (fixed to the probe, moving with the lung) and one fresh field per frame
@@ -362,8 +362,8 @@ def render_batch(
         + 0.12 * torch.sin(2 * math.pi * col("layer_freq") * dd + col("layer_phase"))
         + 0.1 * torch.sin(2 * math.pi * 0.37 * col("layer_freq") * (dd + 0.2 * du) + 2 * col("layer_phase"))
     )
-    skin = 0.5 * torch.exp(-(((dd - 0.015) / 0.012) ** 2))
-    fascia = 0.7 * torch.exp(-(((dd - col("fascia1") * pl) / 0.008) ** 2)) + 0.6 * torch.exp(
+    skin = 0.3 * torch.exp(-(((dd - 0.015) / 0.012) ** 2))
+    fascia = 0.25 * torch.exp(-(((dd - col("fascia1") * pl) / 0.008) ** 2)) + 0.2 * torch.exp(
         -(((dd - col("fascia2") * pl) / 0.01) ** 2)
     )
     wall = (
