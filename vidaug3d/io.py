@@ -281,11 +281,15 @@ def _target_size(
     """(out_h, out_w, scaled_h, scaled_w) for a frame of ``height x width``."""
     if size is None:
         return height, width, height, width
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
-    if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in size):
+    pair: Sequence[int] = (size, size) if isinstance(size, int) else size
+    if (
+        isinstance(size, bool)
+        or not isinstance(pair, Sequence)
+        or len(pair) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in pair)
+    ):
         raise fail("size", size, "None, an int or (height, width) of positive ints")
-    oh, ow = int(size[0]), int(size[1])
+    oh, ow = int(pair[0]), int(pair[1])
     if not keep_aspect:
         return oh, ow, oh, ow
     scale = min(oh / height, ow / width)

@@ -156,7 +156,7 @@ def _draw(
 ) -> tuple[dict[str, float | bool], torch.Tensor, torch.Tensor]:
     """Draw one video's scalars and raw complex noise from its own generator."""
     g = torch.Generator().manual_seed(int(seed))
-    u = torch.rand(_N_UNIFORMS, generator=g, dtype=torch.float64).tolist()
+    u: list[float] = torch.rand(_N_UNIFORMS, generator=g, dtype=torch.float64).tolist()
     it = iter(u)
 
     def nxt(lo: float = 0.0, hi: float = 1.0) -> float:
@@ -304,7 +304,9 @@ def render_batch(
     hs, ws = h, w
     drawn = [_draw(s, t, hs, ws, c, fov, b_lines) for s, c in zip(seeds, consolidation, strict=True)]
     params = [d[0] for d in drawn]
-    col = lambda k: _col(params, k)  # noqa: E731
+
+    def col(key: str) -> torch.Tensor:
+        return _col(params, key)
 
     # --- speckle: smooth complex Gaussian fields, magnitude is Rayleigh-distributed -----------------------------
     static = torch.stack([d[1] for d in drawn])  # (B, 2 fields, 2 re/im, Ht, Wt)
@@ -437,8 +439,8 @@ def render_batch(
 
     # --- image formation: attenuation with time-gain compensation, log compression, gain --------------------
     amp = amp * torch.exp(-col("atten") * d) * (1 + col("tgc") * d)
-    k = col("compress")
-    img = torch.log1p(k * amp) / torch.log1p(k * 2.0)
+    comp = col("compress")
+    img = torch.log1p(comp * amp) / torch.log1p(comp * 2.0)
 
     # --- scan conversion to the display grid --------------------------------------------------------------
     y = ((torch.arange(h, dtype=torch.float32) + 0.5) / h).view(1, h, 1)
