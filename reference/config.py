@@ -45,6 +45,10 @@ class Config:
     data: str | None = _f(None, "folder of videos with a labels CSV; default: the synthetic phantom")
     labels: str = _f("labels.csv", "labels CSV, relative to --data or an absolute path")
     label_column: str = _f("consolidation", "CSV column used for the end-of-run probe (if present)")
+    group_column: str = _f(
+        "patient_id", "CSV column with the patient id, for a group-aware probe (if present)"
+    )
+    file_column: str = _f("file", "CSV column with the video paths, relative to --data")
     n_videos: int = _f(256, "phantom: number of videos to generate")
     frames: int = _f(16, "frames per clip")
     size: int = _f(64, "clip height and width in pixels")

@@ -122,53 +122,86 @@ def folder_dataset(
     size: int = 64,
     seed: int = 0,
     label_column: str = "consolidation",
+    group_column: str = "patient_id",
+    file_column: str = "file",
 ) -> tuple[Dataset[tuple[Tensor, int]], DataInfo]:
-    """A folder of real videos with a labels CSV, one random grayscale clip per video and epoch.
+    """A folder of real videos with a labels CSV: one random grayscale clip per video and epoch.
+
+    Frames are letterboxed to ``size x size`` (the aspect ratio is kept, so an ultrasound sector stays whole). Bad
+    files are left out and listed (``DataInfo.extra["bad_files"]``); the run stops if none is readable.
 
     Args:
         root: The folder.
-        labels: The CSV (relative to ``root`` or absolute) with a file column and label columns.
+        labels: The CSV (relative to ``root`` or absolute) with a ``file_column`` of paths relative to ``root``.
         frames: Frames T per clip.
-        size: Frames are resized to ``size x size``.
-        seed: Seed of the clip positions (with the epoch).
-        label_column: Column used as the probe label, if present.
+        size: Clip height and width.
+        seed: Seed of the clip positions (with the epoch and the item).
+        label_column: Column used as the probe label (ignored if the CSV has no such column).
+        group_column: Column with the patient id (ignored if absent).
+        file_column: Column with the video paths.
 
     Returns:
         The dataset (items ``(clip, index)``) and its :class:`DataInfo`.
 
     Raises:
-        ValueError: The folder does not exist, holds no readable videos, or the CSV is missing or unreadable.
+        ValueError: The folder does not exist, the CSV is missing or lacks the file column, or no video is readable.
     """
+    import csv as _csv
+
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"--data: {str(root)!r} is not a folder")
-    csv = Path(labels) if Path(labels).is_absolute() else root / labels
-    if not csv.is_file():
-        raise ValueError(f"--labels: {str(csv)!r} does not exist (a CSV with a file column is expected)")
+    csv_path = Path(labels) if Path(labels).is_absolute() else root / labels
+    if not csv_path.is_file():
+        raise ValueError(
+            f"--labels: {str(csv_path)!r} does not exist (a CSV with a {file_column!r} column is expected)"
+        )
+    try:
+        with open(csv_path, newline="") as fh:
+            header = next(_csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--labels: cannot read {str(csv_path)!r} ({exc})") from exc
+    if file_column not in header:
+        raise ValueError(f"--labels: {str(csv_path)!r} has no {file_column!r} column (columns: {header})")
     from vidaug3d import datasets
 
     try:
         ds = datasets.VideoFolder(
-            root, csv, num_frames=frames, size=(size, size), grayscale=True, seed=seed, on_error="skip"
+            root,
+            csv_path,
+            num_frames=frames,
+            size=(size, size),
+            keep_aspect=True,
+            grayscale=True,
+            seed=seed,
+            file_column=file_column,
+            label_column=label_column if label_column in header else None,
+            group_column=group_column if group_column in header else None,
+            on_error="skip",
         )
-    except ValueError as exc:
+    except ValueError as exc:  # VidaugError is a ValueError
         raise ValueError(f"--data: cannot use {str(root)!r}: {exc}") from exc
-    if len(ds) == 0:
-        raise ValueError(f"--data: {str(root)!r} has no readable videos listed in {str(csv)!r}")
-    lab = ds.labels(label_column) if label_column in ds.columns else None
-    groups = ds.groups() if hasattr(ds, "groups") else None
+    has_labels = label_column in header
     info = DataInfo(
         in_channels=1,
-        labels=None if lab is None else torch.as_tensor(lab, dtype=torch.int64),
-        groups=None if groups is None else torch.as_tensor(groups),
-        description=f"folder {str(root)!r}: {len(ds)} videos, clips {frames}x{size}x{size}",
-        extra={"folder": ds},
+        labels=ds.labels.clone() if has_labels else None,
+        groups=_group_ids(ds.groups) if group_column in header else None,
+        description=f"folder {str(root)!r}: {ds.num_videos} readable videos"
+        + (f" ({len(ds.bad_files)} left out)" if ds.bad_files else "")
+        + f", one random {frames}x{size}x{size} clip per video and epoch",
+        extra={"folder": ds, "bad_files": list(ds.bad_files)},
     )
     return _IndexedFolder(ds), info
 
 
+def _group_ids(groups: list[str]) -> Tensor:
+    """Group names to integer ids (first appearance order)."""
+    ids: dict[str, int] = {}
+    return torch.as_tensor([ids.setdefault(g, len(ids)) for g in groups], dtype=torch.int64)
+
+
 class _IndexedFolder(Dataset[tuple[Tensor, int]]):
-    """Adapts a :mod:`vidaug3d.datasets` dataset to ``(clip, index)`` items."""
+    """Adapts a :class:`vidaug3d.datasets.VideoFolder` to ``(clip, index)`` items."""
 
     def __init__(self, ds: Any) -> None:
         self.ds = ds
@@ -178,8 +211,7 @@ class _IndexedFolder(Dataset[tuple[Tensor, int]]):
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         item = self.ds[index]
-        clip = item["video"] if isinstance(item, dict) else item[0] if isinstance(item, tuple) else item
-        return clip, index
+        return item["video"], index
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.ds, "set_epoch"):
@@ -190,7 +222,16 @@ def build_dataset(cfg: Any) -> tuple[Dataset[tuple[Tensor, int]], DataInfo]:
     """The dataset a :class:`reference.config.Config` asks for (phantom unless ``cfg.data`` is set)."""
     if cfg.data is None:
         return phantom_dataset(cfg.n_videos, cfg.frames, cfg.size, cfg.seed)
-    return folder_dataset(cfg.data, cfg.labels, cfg.frames, cfg.size, cfg.seed, cfg.label_column)
+    return folder_dataset(
+        cfg.data,
+        cfg.labels,
+        cfg.frames,
+        cfg.size,
+        cfg.seed,
+        cfg.label_column,
+        cfg.group_column,
+        cfg.file_column,
+    )
 
 
 def epoch_indices(n: int, epoch: int, seed: int, rank: int = 0, world_size: int = 1) -> list[int]:
