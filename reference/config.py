@@ -56,9 +56,9 @@ class Config:
     # augmentation
     no_temporal: bool = _f(False, "turn the temporal augmentations off (the paper's ablation)")
     # optimisation
-    epochs: int = _f(8, "passes over the data")
+    epochs: int = _f(10, "passes over the data")
     max_steps: int = _f(0, "stop after this many steps in total (0: no limit); shortens the schedules too")
-    batch_size: int = _f(32, "clips per step and per process")
+    batch_size: int = _f(16, "clips per step and per process")
     lr: float = _f(3e-4, "Adam learning rate")
     weight_decay: float = _f(0.0, "Adam weight decay")
     lr_schedule: str = _f("constant", "learning-rate schedule after warm-up", ("constant", "cosine"))

@@ -344,12 +344,25 @@ def encode(encoder: Darknet3D, clips: Tensor, device: torch.device, batch_size: 
     return torch.cat(feats)
 
 
-def view_retrieval(f1: Tensor, f2: Tensor) -> float:
-    """Top-1 accuracy of finding clip i's view 2 among all view 2s from its view 1 (standardised cosine)."""
+def view_matching(f1: Tensor, f2: Tensor) -> dict[str, float]:
+    """How well clip i's view 1 finds its own view 2 among the N view 2s (standardised cosine similarity).
+
+    Args:
+        f1: Features of view 1, ``(N, D)``.
+        f2: Features of view 2, ``(N, D)``.
+
+    Returns:
+        ``auc``: the mean share of other clips' view 2s that are less similar than the true partner (chance 0.5,
+        perfect 1); ``top1``: the share of clips whose nearest view 2 is their own (chance 1/N).
+    """
     both = torch.cat([f1, f2])
     mu, sd = both.mean(0), both.std(0).clamp_min(1e-8)
     a, b = F.normalize((f1 - mu) / sd, dim=1), F.normalize((f2 - mu) / sd, dim=1)
-    return float(((a @ b.T).argmax(1) == torch.arange(len(a))).float().mean())
+    sim = a @ b.T
+    n = len(a)
+    auc = float(((sim < sim.diag()[:, None]).float().sum(1) / max(1, n - 1)).mean())
+    top1 = float((sim.argmax(1) == torch.arange(n)).float().mean())
+    return {"auc": auc, "top1": top1}
 
 
 def probe(features: Tensor, labels: Tensor, groups: Tensor | None, seed: int = 0) -> dict[str, float]:
@@ -380,8 +393,8 @@ def sanity_checks(
 ) -> dict[str, Any]:
     """End-of-run checks of the trained encoder against a random one (same architecture, seed + 1).
 
-    - ``*_retrieval``: two fresh augmented views of up to 256 clips; the share of clips whose view 1 finds its
-      own view 2 as nearest neighbour (chance: 1/N). This is what the SSL objective trains for.
+    - ``*_view_auc`` / ``*_view_top1``: two fresh augmented views of up to 256 clips; how well each clip's view 1
+      finds its own view 2 among all view 2s (:func:`view_matching`). This is what the SSL objective trains for.
     - ``*_linear_acc`` / ``*_knn_acc`` (when the data has labels): 5-fold CV accuracy of a logistic regression and
       a 5-NN on frozen features of the unaugmented clips.
     """
@@ -399,7 +412,8 @@ def sanity_checks(
         p = info.labels.float().mean()
         out["majority_acc"] = float(max(p, 1 - p))
     for name, enc in (("trained", encoder), ("random", random_encoder)):
-        out[f"{name}_retrieval"] = view_retrieval(encode(enc, v1, device), encode(enc, v2, device))
+        for k, v in view_matching(encode(enc, v1, device), encode(enc, v2, device)).items():
+            out[f"{name}_view_{k}"] = v
         if info.labels is not None and len(info.labels) >= 10:
             for k, v in probe(encode(enc, clips, device), info.labels, info.groups, cfg.seed).items():
                 out[f"{name}_{k}"] = v
@@ -608,9 +622,10 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
             res = sanity_checks(cfg, online_raw.encoder, dataset, info, views, device)
             summary["probe"] = res
             print(
-                f"probe: view retrieval top-1 (two fresh augmented views of {res['n_retrieval']} clips; chance "
-                f"{1 / res['n_retrieval']:.3f}): trained {res['trained_retrieval']:.3f}, "
-                f"random encoder {res['random_retrieval']:.3f}"
+                f"probe: view matching of {res['n_retrieval']} clips (two fresh augmented views; AUC, chance 0.5 / "
+                f"top-1, chance {1 / res['n_retrieval']:.3f}): trained {res['trained_view_auc']:.3f} / "
+                f"{res['trained_view_top1']:.3f}; random encoder {res['random_view_auc']:.3f} / "
+                f"{res['random_view_top1']:.3f}"
             )
             if "trained_linear_acc" in res:
                 print(

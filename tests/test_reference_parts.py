@@ -209,3 +209,13 @@ def test_load_encoder_errors(tmp_path: object) -> None:
     with pytest.raises(ValueError, match="SimCLR"):
         load_encoder(other, which="target")
     assert copy.deepcopy(loaded).training is False
+
+
+def test_view_matching_perfect_and_chance() -> None:
+    from reference.train_byol import view_matching
+
+    g = torch.Generator().manual_seed(0)
+    f = torch.randn(50, 8, generator=g)
+    assert view_matching(f, f) == {"auc": 1.0, "top1": 1.0}
+    rand = view_matching(f, torch.randn(50, 8, generator=g))
+    assert 0.3 < rand["auc"] < 0.7 and rand["top1"] < 0.2

@@ -38,7 +38,7 @@ def test_cli_default_run_shortened_completes(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "135,373 encoder parameters" in proc.stdout
-    assert "probe: view retrieval top-1" in proc.stdout
+    assert "probe: view matching" in proc.stdout
     records = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2]
     assert {"loss", "lr", "momentum", "rep_std", "proj_std", "data_s", "step_s"} <= set(records[0])
