@@ -65,23 +65,24 @@ class StudyConfig:
     out: str = "runs/study"
     data: str = str(DEFAULT_DATA)
     quick: bool = False
-    real: bool = True  # run the real-video part when the data folder exists
+    real: bool = True  # the real-video part (when the data folder exists; --quick: on phantom stand-ins)
     phantom: bool = True
     # clips
     frames: int = 16
-    size: int = 64
+    size: int = 48
     fps: float = 15.0
     clips_per_video: int = 4
     # protocol
     folds: int = 3
-    seeds: tuple[int, ...] = (0, 1)
+    seeds: tuple[int, ...] = (0,)
     ablation_seeds: tuple[int, ...] = (0,)
+    ablation_fractions: tuple[float, ...] = (1.0, 0.1)  # the ablations' SSL models at these fractions only
     fractions: tuple[float, ...] = E.FRACTIONS
     methods: tuple[str, ...] = ("byol", "byol_notemporal", "simclr")
     n_boot: int = 1000
     # pretraining
     width: float = 1.1
-    pretrain_epochs: int = 8
+    pretrain_epochs: int = 5
     pretrain_clips_per_video: int = 2  # random clips drawn per video per epoch
     pretrain_batch: int = 16
     pretrain_lr: float = 3e-4
@@ -101,7 +102,8 @@ class StudyConfig:
     saliency_window: tuple[int, int, int] = (4, 16, 16)
     saliency_stride: tuple[int, int, int] = (4, 8, 8)
     saliency_videos: int = 24
-    threads: int = 2
+    threads: int = 1  # per process: on a shared 2-core machine 2 threads ran 5x slower than 1
+    parallel: bool = False  # run the real-video and phantom parts in two processes
     seed: int = 0
 
     @classmethod
@@ -109,12 +111,12 @@ class StudyConfig:
         """A few-second-per-stage configuration that runs every stage (for CI)."""
         base = dict(
             quick=True,
-            real=False,
             frames=8,
             size=32,
             folds=2,
             seeds=(0,),
             fractions=(1.0, 0.3, 0.1),
+            ablation_fractions=(1.0, 0.1),
             methods=("byol", "byol_notemporal", "simclr"),
             n_boot=50,
             width=0.5,
@@ -397,7 +399,7 @@ def run_cv(cfg: StudyConfig, videos: VideoSet, source: str, log: Logger) -> dict
                 state,
                 cfg.train,
                 models=E.MODELS if main else ("ssl_fe", "ssl_ft"),
-                fractions=cfg.fractions,
+                fractions=cfg.fractions if main else cfg.ablation_fractions,
                 seeds=cfg.seeds if main else cfg.ablation_seeds,
                 augment=aug_ft,
                 tag=tag,
@@ -596,6 +598,27 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+def _run_part(part: str, cfg: StudyConfig, log: Logger | None = None) -> tuple[dict[str, Any] | None, float]:
+    """One part of the study (``"real"`` or ``"phantom"``); its own log file when run in a worker process."""
+    out = Path(cfg.out)
+    if log is None:
+        log = Logger(out / f"study-{part}.log")
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+    t0 = time.time()
+    res = None
+    if part == "phantom":
+        res = run_phantom(cfg, out, log)
+    elif cfg.quick:  # the real-video chain on phantom videos, so that CI runs every stage without the data
+        res = run_cv(cfg, phantom_videoset(cfg, 16), "phantom stand-in (--quick)", log)
+    elif Path(cfg.data, "labels.csv").is_file():
+        videos = load_pocus(Path(cfg.data), cfg.size, cfg.fps, out / "cache", log)
+        res = run_cv(cfg, videos, "real POCUS videos", log)
+    else:
+        log(f"real videos: {cfg.data}/labels.csv not found, skipping the real-video part")
+    return res, time.time() - t0
+
+
 def run_study(cfg: StudyConfig) -> dict[str, Any]:
     """Run every enabled part, write ``results.json``, ``results.md`` and ``plots/`` into ``cfg.out``."""
     out = Path(cfg.out)
@@ -617,19 +640,21 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     }
     log(f"environment: {env}")
     results: dict[str, Any] = {"config": dataclasses.asdict(cfg), "env": env, "wall_s": {}}
-    t0 = time.time()
-    if cfg.real and Path(cfg.data, "labels.csv").is_file():
-        videos = load_pocus(Path(cfg.data), cfg.size, cfg.fps, out / "cache", log)
-        results["real"] = run_cv(cfg, videos, "real POCUS videos", log)
-    elif cfg.real:
-        log(f"real videos: {cfg.data}/labels.csv not found, skipping the real-video part")
-    elif cfg.quick:  # the same chain on phantom videos, so that CI runs every stage without the data
-        results["real"] = run_cv(cfg, phantom_videoset(cfg, 16), "phantom stand-in (--quick)", log)
-    results["wall_s"]["real"] = time.time() - t0
-    if cfg.phantom:
-        t0 = time.time()
-        results["phantom"] = run_phantom(cfg, out, log)
-        results["wall_s"]["phantom"] = time.time() - t0
+    parts = [p for p in ("real", "phantom") if getattr(cfg, p)]
+    if cfg.parallel and len(parts) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        log(f"running the parts {parts} in {len(parts)} processes (logs: study-<part>.log)")
+        with ProcessPoolExecutor(len(parts), mp_context=mp.get_context("spawn")) as pool:
+            futures = {p: pool.submit(_run_part, p, cfg) for p in parts}
+            outcomes = {p: f.result() for p, f in futures.items()}
+    else:
+        outcomes = {p: _run_part(p, cfg, log) for p in parts}
+    for p, (res, wall) in outcomes.items():
+        if res is not None:
+            results[p] = res
+        results["wall_s"][p] = wall
     results["wall_s"]["total"] = time.time() - t_start
     examples = results.get("phantom", {}).pop("examples", None)
     md = tables_markdown(results)
@@ -652,7 +677,9 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=None, help="output folder (default runs/study or runs/study-quick)")
     p.add_argument("--data", default=str(DEFAULT_DATA), help="folder with labels.csv and the videos")
-    p.add_argument("--quick", action="store_true", help="tiny settings, phantom only, about a minute")
+    p.add_argument(
+        "--quick", action="store_true", help="tiny settings on phantom videos only, about a minute"
+    )
     p.add_argument("--no-real", action="store_true", help="skip the real-video part")
     p.add_argument("--no-phantom", action="store_true", help="skip the phantom part")
     p.add_argument("--folds", type=int, default=None)
@@ -661,7 +688,8 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
     p.add_argument("--pretrain-epochs", type=int, default=None)
     p.add_argument("--size", type=int, default=None)
     p.add_argument("--frames", type=int, default=None)
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch threads per process (default 1)")
+    p.add_argument("--parallel", action="store_true", help="run the real and phantom parts in two processes")
     a = p.parse_args(argv)
     kw: dict[str, Any] = {"data": a.data}
     for name in ("folds", "pretrain_epochs", "size", "frames", "threads"):
@@ -679,6 +707,7 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
         cfg.real = False
     if a.no_phantom:
         cfg.phantom = False
+    cfg.parallel = a.parallel
     for name in ("folds", "size", "frames", "pretrain_epochs"):
         if getattr(cfg, name) < (2 if name == "folds" else 1):
             raise SystemExit(f"--{name.replace('_', '-')}: got {getattr(cfg, name)}, expected a larger value")
