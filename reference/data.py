@@ -18,8 +18,8 @@ Helpers other scripts use: :func:`phantom_dataset`, :func:`folder_dataset`, :fun
 Example:
     >>> ds, info = phantom_dataset(n_videos=4, frames=4, size=16, seed=0)
     >>> clip, i = ds[1]
-    >>> tuple(clip.shape), clip.dtype, i, info.in_channels, info.labels.tolist()
-    ((1, 4, 16, 16), torch.uint8, 1, 1, [1, 0, 0, 1])
+    >>> tuple(clip.shape), clip.dtype, i, info.in_channels, int(info.labels.sum())
+    ((1, 4, 16, 16), torch.uint8, 1, 1, 2)
 """
 
 from __future__ import annotations

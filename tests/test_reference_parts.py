@@ -219,3 +219,13 @@ def test_view_matching_perfect_and_chance() -> None:
     assert view_matching(f, f) == {"auc": 1.0, "top1": 1.0}
     rand = view_matching(f, torch.randn(50, 8, generator=g))
     assert 0.3 < rand["auc"] < 0.7 and rand["top1"] < 0.2
+
+
+@pytest.mark.parametrize("name", ["model", "heads", "losses", "ema", "config", "data"])
+def test_docstring_examples_run(name: str) -> None:
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"reference.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
