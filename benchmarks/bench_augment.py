@@ -641,6 +641,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     p.add_argument("--json", type=Path, help="output path (default: benchmarks/results/<device>-<time>.json)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report", type=Path, help="print the tables of a saved result file and exit")
     args = p.parse_args(argv)
     if args.repeats is None:
         args.repeats = 2 if args.quick else 15
@@ -651,8 +652,35 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def report(path: Path) -> str:
+    """The markdown tables (results, records, targets) of a saved result file, as printed after a run."""
+    payload = json.loads(path.read_text())
+    env, load = payload["env"], payload["load"]
+    lines = [
+        f"torch {env['torch']}, kornia {env['kornia']}, vidaug3d {env['vidaug3d']}, python {env['python']}; "
+        f"{env['device']} ({env['device_name']}), {env['torch_num_threads']} torch threads; "
+        f"commit {str(env['git']['commit'])[:10]}; {env['timestamp_utc']}; other processes kept "
+        f"{load.get('others_cores', '?')} of {env['cpu_count']} cores busy on average.",
+        "",
+        results_table(payload["results"]),
+        "",
+    ]
+    for rec in payload["records"]:
+        if rec.get("status") == "ok":
+            lines.append(
+                f"- record ({rec['record_type']}) {'x'.join(map(str, rec['shape']))} {rec['dtype']}: "
+                f"{rec.get('json_bytes_per_clip', float('nan')):.0f} B/clip as JSON, "
+                f"{rec['tensor_bytes_per_clip']:.0f} B/clip as tensors"
+            )
+    lines += ["", targets_table(payload["targets"])]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
+    if args.report:
+        print(report(args.report))
+        return json.loads(args.report.read_text())
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available here")

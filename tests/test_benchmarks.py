@@ -173,3 +173,11 @@ def test_batched_gather_matches_per_clip_indexing(bench: ModuleType) -> None:
     out = bench.gather_frames(video, index)
     for b in range(3):
         assert torch.equal(out[b], video[b][:, index[b]])
+
+
+def test_report_reprints_a_saved_run(quick_run: dict, bench: ModuleType, tmp_path: Path) -> None:
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(quick_run))
+    text = bench.report(path)
+    assert "x kornia" in text and "record JSON bytes per clip" in text
+    assert text.count("| vidaug3d |") == len(SHAPES) * 2 * 2  # shapes x dtypes x views
