@@ -284,6 +284,17 @@ def train_one_epoch(
             group["lr"] = lrs[step]
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             loss, rep, proj = ssl_loss(cfg, online, target, v1, v2)
+        # stop before a non-finite loss touches the weights (all processes see the same mean, so all stop)
+        loss_value = loss.detach().float()
+        if world_size > 1:
+            dist.all_reduce(loss_value)
+            loss_value /= world_size
+        loss_item = float(loss_value)
+        if not math.isfinite(loss_item):
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss_item}) at step {step + 1} (epoch {epoch}); stopping. The last checkpoint "
+                f"is left as it was; try a lower --lr, --amp none, or check the data."
+            )
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -295,16 +306,6 @@ def train_one_epoch(
         if target is not None:
             target.update(online_raw, moms[step])
 
-        loss_value = loss.detach().float()
-        if world_size > 1:
-            dist.all_reduce(loss_value)
-            loss_value /= world_size
-        loss_item = float(loss_value)
-        if not math.isfinite(loss_item):
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss_item}) at step {step} (epoch {epoch}); stopping. The last checkpoint "
-                f"is left as it was; try a lower --lr, --amp none, or check the data."
-            )
         t_step = time.perf_counter()
         state["step"] = step + 1
         record = {

@@ -96,7 +96,7 @@ def test_non_finite_loss_stops_naming_the_step(tmp_path: Path, monkeypatch: pyte
         return loss * float("nan") if calls["n"] == 3 else loss
 
     monkeypatch.setattr(train_byol, "byol_loss", poisoned)
-    with pytest.raises(train_byol.NonFiniteLossError, match="at step 2"):
+    with pytest.raises(train_byol.NonFiniteLossError, match="at step 3 "):
         train_byol.main([*TINY, "--out", str(tmp_path)])
 
 
