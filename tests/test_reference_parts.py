@@ -147,7 +147,7 @@ def test_a_few_steps_decrease_the_loss_on_a_fixed_batch(method: str) -> None:
         opt.step()
         if target is not None:
             target.update(online, 0.99)
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.8 * losses[0], losses
 
 
