@@ -13,10 +13,11 @@ Example:
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["byol_loss", "normalized_mse", "nt_xent"]
+__all__ = ["byol_loss", "gather_with_grad", "normalized_mse", "nt_xent"]
 
 
 def normalized_mse(p: Tensor, z: Tensor) -> Tensor:
@@ -69,3 +70,35 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.1) -> Tensor:
     logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
     targets = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
     return F.cross_entropy(logits, targets)
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """``all_gather`` along dim 0 whose backward sums the gradients of all processes (all-reduce) and returns this
+    process's slice; only all_gather and all_reduce are needed, which every backend (gloo included) supports."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor) -> Tensor:  # type: ignore[override]
+        x = x.contiguous()
+        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        dist.all_gather(parts, x)
+        ctx.rank, ctx.n = dist.get_rank(), x.shape[0]  # type: ignore[attr-defined]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> Tensor:  # type: ignore[override]
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        start = ctx.rank * ctx.n  # type: ignore[attr-defined]
+        return grad[start : start + ctx.n]  # type: ignore[attr-defined]
+
+
+def gather_with_grad(x: Tensor) -> Tensor:
+    """Concatenate ``x`` ``(B, ...)`` of every process into ``(world * B, ...)``, keeping gradients.
+
+    Without an initialised process group (or with one process) ``x`` is returned as it is. Used for SimCLR under
+    DDP, so that every process sees the negatives of the global batch. Each process then computes the same global
+    loss; the backward all-reduce and DDP's gradient averaging together give the gradient of that loss.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    return _GatherWithGrad.apply(x)

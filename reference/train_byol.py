@@ -42,7 +42,7 @@ from reference.config import Config, parse_args
 from reference.data import DataInfo, build_dataset, epoch_indices, make_loader, steps_per_epoch, to_float
 from reference.ema import ema_update, momentum_schedule
 from reference.heads import MLPHead
-from reference.losses import byol_loss, nt_xent
+from reference.losses import byol_loss, gather_with_grad, nt_xent
 from reference.model import Darknet3D, count_parameters
 
 CKPT_FORMAT = "vidaug3d-reference-ssl/1"
@@ -114,7 +114,8 @@ def ssl_loss(
         t1, t2 = target(v1), target(v2)
         loss = byol_loss(ps[0], ps[1], t1, t2)
     else:
-        loss = nt_xent(zs[0], zs[1], cfg.temperature)
+        # under DDP the negatives are the global batch's
+        loss = nt_xent(gather_with_grad(zs[0]), gather_with_grad(zs[1]), cfg.temperature)
     return loss, ys[0].detach(), zs[0].detach()
 
 

@@ -117,11 +117,12 @@ def test_bad_data_folder_gives_a_clear_error(tmp_path: Path) -> None:
     assert "labels" in proc.stderr
 
 
-def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["byol", "simclr"])
+def test_ddp_two_cpu_processes(tmp_path: Path, method: str) -> None:
     out = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-        str(SCRIPT), *TINY, "--max-steps", "3", "--out", str(out), "--threads", "1",
+        str(SCRIPT), *TINY, "--method", method, "--max-steps", "3", "--out", str(out), "--threads", "1",
     ]  # fmt: skip
     env = _env()
     env["MASTER_ADDR"] = "127.0.0.1"
