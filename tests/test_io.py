@@ -247,3 +247,12 @@ def test_decodes_every_pocus_video() -> None:
         clip = vio.read_clip(POCUS / r["file"], 2, start=0, size=(32, 32))
         assert clip.shape == (1, 2, 32, 32) and clip.dtype == torch.uint8, r["file"]
         assert clip.float().std() > 1.0, f"{r['file']} decoded to a flat image"
+
+
+def test_decoding_stops_after_the_clip(tmp_path: Path, videos: dict[str, Path]) -> None:
+    """A file cut after the clip's frames still yields the clip: nothing past the clip is decoded."""
+    cut = _truncate(videos["mkv"], tmp_path / "cut.mkv", 0.7)
+    clip = vio.read_clip(cut, 4, start=0)
+    assert frame_ids(clip) == [0, 1, 2, 3]
+    with pytest.raises(VidaugError, match="truncated"):
+        vio.read_clip(cut, 4, start=26)
