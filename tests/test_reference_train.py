@@ -135,3 +135,31 @@ def test_ddp_two_cpu_processes(tmp_path: Path, method: str) -> None:
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     assert ckpt["step"] == 3 and len(ckpt["rng"]) == 2  # one augmentation stream per process
     assert not torch.equal(ckpt["rng"][0]["aug"], ckpt["rng"][1]["aug"])
+
+
+def test_killed_run_resumes_from_its_last_periodic_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    torch.set_num_threads(1)
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    train_byol.main([*TINY, "--out", str(full)])
+    real = train_byol.byol_loss
+    calls = {"n": 0}
+
+    def dies_at_step_10(*args: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise KeyboardInterrupt  # the process is killed during step 10
+        return real(*args)
+
+    monkeypatch.setattr(train_byol, "byol_loss", dies_at_step_10)
+    with pytest.raises(KeyboardInterrupt):
+        train_byol.main([*TINY, "--out", str(killed), "--ckpt-every", "4"])
+    ckpt = torch.load(killed / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 8  # periodic at 4 and 8, epoch end at 6; step 9 is lost, 8 is mid-epoch
+    monkeypatch.setattr(train_byol, "byol_loss", real)
+    train_byol.main([*TINY, "--out", str(killed), "--ckpt-every", "4", "--resume"])
+    a = torch.load(full / "checkpoint.pt", weights_only=False)
+    b = torch.load(killed / "checkpoint.pt", weights_only=False)
+    assert all(torch.equal(v, b["online"][k]) for k, v in a["online"].items())
+    assert all(torch.equal(v, b["target"][k]) for k, v in a["target"].items())
