@@ -239,7 +239,13 @@ def epoch_indices(n: int, epoch: int, seed: int, rank: int = 0, world_size: int 
 
     Every shard has ``ceil(n / world_size)`` indices (DistributedSampler pads by wrapping around).
     """
-    sampler = DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    sampler: DistributedSampler[int] = DistributedSampler(
+        range(n),  # type: ignore[arg-type]  # only len() is used
+        num_replicas=world_size,
+        rank=rank,
+        shuffle=True,
+        seed=seed,
+    )
     sampler.set_epoch(epoch)
     return list(sampler)
 
@@ -255,7 +261,7 @@ def make_loader(
     batch_size: int,
     workers: int = 0,
     pin_memory: bool = False,
-) -> DataLoader[tuple[Tensor, Tensor]]:
+) -> DataLoader[tuple[Tensor, int]]:
     """A DataLoader over ``indices`` in that order, full batches only.
 
     Args:

@@ -101,4 +101,5 @@ def gather_with_grad(x: Tensor) -> Tensor:
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
-    return _GatherWithGrad.apply(x)
+    out: Tensor = _GatherWithGrad.apply(x)  # type: ignore[no-untyped-call]
+    return out

@@ -56,7 +56,8 @@ class Residual(nn.Module):
         self.body = nn.Sequential(ConvBNAct(channels, hidden, 1), ConvBNAct(hidden, channels, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
+        out: torch.Tensor = x + self.body(x)
+        return out
 
 
 class Darknet3D(nn.Module):

@@ -88,7 +88,8 @@ class TargetNet(nn.Module):
 
     @torch.no_grad()
     def forward(self, v: Tensor) -> Tensor:
-        return self.projector(self.encoder(v))
+        out: Tensor = self.projector(self.encoder(v))
+        return out
 
     @torch.no_grad()
     def update(self, online: OnlineNet, momentum: float) -> None:
@@ -106,7 +107,7 @@ def build_networks(cfg: Config, in_channels: int) -> tuple[OnlineNet, TargetNet 
 
 def ssl_loss(
     cfg: Config, online: nn.Module, target: TargetNet | None, v1: Tensor, v2: Tensor
-) -> tuple[Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor]:
     """The method's loss on two views, and view 1's representations and projections (for the collapse check)."""
     ys, zs, ps = online(v1, v2)
     if cfg.method == "byol":
@@ -298,11 +299,11 @@ def train_one_epoch(
             )
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
-            scaler.scale(loss).backward()
+            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
         if target is not None:
             target.update(online_raw, moms[step])
