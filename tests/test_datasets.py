@@ -113,9 +113,6 @@ def test_preload_gives_the_same_clips(folder: Path) -> None:
         pre.set_epoch(epoch)
         for i in range(len(lazy)):
             assert torch.equal(lazy[i]["video"], pre[i]["video"]), (epoch, i)
-    assert (
-        torch.equal(pre.subset([4])[1]["video"], pre[9]["video"]) is False or True
-    )  # re-indexed, still valid
     assert pre.subset([4])[0]["video"].shape == (1, 4, 16, 16)
 
 
