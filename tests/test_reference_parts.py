@@ -157,12 +157,12 @@ def test_ema_moves_target_toward_online() -> None:
     for p in online.parameters():
         p.data.add_(1.0)
     dist0 = sum(
-        float((a - b).abs().sum())
+        float((a - b).detach().abs().sum())
         for a, b in zip(target.parameters(), online.encoder.parameters(), strict=False)
     )
     target.update(online, 0.5)
     dist1 = sum(
-        float((a - b).abs().sum())
+        float((a - b).detach().abs().sum())
         for a, b in zip(target.parameters(), online.encoder.parameters(), strict=False)
     )
     assert dist1 < dist0
