@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -163,3 +164,33 @@ def test_killed_run_resumes_from_its_last_periodic_checkpoint(
     b = torch.load(killed / "checkpoint.pt", weights_only=False)
     assert all(torch.equal(v, b["online"][k]) for k, v in a["online"].items())
     assert all(torch.equal(v, b["target"][k]) for k, v in a["target"].items())
+
+
+def test_folder_of_unreadable_videos_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    from reference.data import folder_dataset
+
+    (tmp_path / "a.mp4").write_bytes(b"this is not a video")
+    (tmp_path / "labels.csv").write_text("file,consolidation\na.mp4,1\n")
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="--data: cannot use"):
+        folder_dataset(tmp_path)
+    (tmp_path / "labels.csv").write_text("path,consolidation\na.mp4,1\n")
+    with pytest.raises(ValueError, match="no 'file' column"):
+        folder_dataset(tmp_path)
+
+
+POCUS = REPO.parent / "shared" / "data" / "lus-pocus"
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not (POCUS / "labels.csv").is_file(), reason=f"real videos not found at {POCUS}")
+def test_trains_on_the_real_pocus_videos(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    torch.set_num_threads(1)
+    args = ["--data", str(POCUS), "--frames", "8", "--size", "32", "--batch-size", "4", "--max-steps", "2"]
+    summary = train_byol.main(
+        [*args, "--proj-hidden", "64", "--no-progress", "--no-probe", "--out", str(tmp_path)]
+    )
+    assert summary["steps"] == 2 and math.isfinite(summary["final_loss"])
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["config"]["data"] == str(POCUS)
