@@ -188,17 +188,23 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_block(fn: Callable[[], object], number: int, device: torch.device) -> float:
-    """Seconds per call of ``fn``, averaged over one block of ``number`` calls (GC off, device synced)."""
+def time_block(fn: Callable[[], object], number: int, device: torch.device) -> tuple[float, float]:
+    """Seconds per call of ``fn`` over one block of ``number`` calls (GC off, device synced).
+
+    Returns:
+        ``(wall, cpu)``: wall-clock seconds per call, and this process's CPU seconds per call (all threads).
+        On a machine shared with other jobs the CPU time is the steadier of the two: it does not count the
+        time the process waited for a core, though it still feels cache and memory-bandwidth contention.
+    """
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
         synchronize(device)
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(number):
             fn()
         synchronize(device)
-        return (time.perf_counter() - t0) / number
+        return (time.perf_counter() - t0) / number, (time.process_time() - c0) / number
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -209,7 +215,7 @@ def calibrate(fn: Callable[[], object], device: torch.device, block_time: float,
     for _ in range(max(1, warmup)):
         fn()
     synchronize(device)
-    once = time_block(fn, 1, device)
+    once, _ = time_block(fn, 1, device)
     return max(1, round(block_time / max(once, 1e-9)))
 
 
