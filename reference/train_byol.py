@@ -502,6 +502,12 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
     if resume_path is not None:
         ckpt = load_checkpoint(resume_path)
         check_resume_config(cfg, ckpt["config"])
+        saved_world = int(ckpt.get("world_size", 1))
+        if saved_world != world_size:
+            raise SystemExit(
+                f"--resume: the checkpoint was written by {saved_world} process(es), this run has {world_size}; "
+                "resume with the same number (each process's data shard and augmentation stream depend on it)"
+            )
         online_raw.load_state_dict(ckpt["online"])
         if target is not None:
             target.load_state_dict(ckpt["target"])
@@ -509,7 +515,7 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
         if scaler is not None and ckpt.get("scaler") is not None:
             scaler.load_state_dict(ckpt["scaler"])
         state["step"] = int(ckpt["step"])
-        set_rng_state(ckpt["rng"][rank] if rank < len(ckpt["rng"]) else ckpt["rng"][0], aug_gen)
+        set_rng_state(ckpt["rng"][rank], aug_gen)
         if is_main:
             print(f"resumed from {str(resume_path)!r} at step {state['step']}")
 
@@ -534,6 +540,7 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
                 "step": state["step"],
                 "epoch": epoch,
                 "rng": rngs,
+                "world_size": world_size,
             },
         )
 

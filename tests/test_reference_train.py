@@ -136,6 +136,8 @@ def test_ddp_two_cpu_processes(tmp_path: Path, method: str) -> None:
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     assert ckpt["step"] == 3 and len(ckpt["rng"]) == 2  # one augmentation stream per process
     assert not torch.equal(ckpt["rng"][0]["aug"], ckpt["rng"][1]["aug"])
+    with pytest.raises(SystemExit, match="written by 2 process"):  # a single process cannot resume it exactly
+        train_byol.main([*TINY, "--method", method, "--max-steps", "3", "--out", str(out), "--resume"])
 
 
 def test_killed_run_resumes_from_its_last_periodic_checkpoint(
