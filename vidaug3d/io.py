@@ -106,7 +106,7 @@ class VideoInfo:
 def _open(path: PathLike) -> Any:
     """Open a container, turning every failure into a VidaugError that names the file and why.
 
-    Decoding stays on the calling thread: FFmpeg's frame threads can deadlock when a decode stops early.
+    Decoding stays on the calling thread: with FFmpeg's frame threads on, a clip read hung on a real video.
     """
     av = _av()
     p = Path(path)
