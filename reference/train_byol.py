@@ -322,9 +322,10 @@ def train_one_epoch(
             "step_s": t_step - t_data,
         }
         if bar is not None:
-            bar.set_postfix(
-                loss=f"{loss_item:.4f}", lr=f"{lrs[step]:.2e}", m=f"{moms[step]:.4f}", refresh=False
-            )
+            shown = {"loss": f"{loss_item:.4f}", "lr": f"{lrs[step]:.2e}"}
+            if target is not None:
+                shown["m"] = f"{moms[step]:.4f}"
+            bar.set_postfix(shown, refresh=False)
             bar.update(1)
         if (step + 1) % cfg.log_every == 0:
             log(record)
