@@ -6,7 +6,8 @@ Usage:
 
 Decode: one epoch (one clip per video) through a DataLoader with num_workers 0 and 2, batch 8, clips of
 16 frames at 112x112 grayscale with a random start; clips/s = clips / wall time of the epoch (the first epoch per
-setting warms the page cache and the worker start-up is included, as a user sees it). Phantom: videos/s of
+setting warms the page cache and the worker start-up is included, as a user sees it); the main process uses one
+torch thread while decoding. Phantom: videos/s of
 vidaug3d.phantom.make_dataset at 16x112x112 with 1 and 2 torch threads. Prints a Markdown table and writes JSON
 with versions, threads, load average and the git commit.
 """
@@ -61,6 +62,21 @@ def bench_decode(root: Path, workers: int, epochs: int, num_frames: int, size: i
     }
 
 
+def bench_preload(root: Path, epochs: int, num_frames: int, size: int) -> dict:
+    t = time.perf_counter()
+    ds = vds.lus_pocus(root, num_frames=num_frames, size=size, seed=0, preload=True)
+    load = time.perf_counter() - t
+    times = []
+    for epoch in range(epochs):
+        ds.set_epoch(epoch)
+        t = time.perf_counter()
+        n = sum(int(b["video"].shape[0]) for b in DataLoader(ds, batch_size=8, num_workers=0))
+        times.append(time.perf_counter() - t)
+    med = statistics.median(times)
+    mem = sum(f.numel() for f in ds.frames or []) / 2**20
+    return {"preload_s": load, "clips": n, "median_s": med, "clips_per_s": n / med, "memory_mib": mem}
+
+
 def bench_phantom(n: int, threads: int, num_frames: int, size: int) -> dict:
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -100,10 +116,18 @@ def main() -> None:
     except ImportError:
         result["av"] = None
     rows = []
+    # decoding does not use torch's threads; with 2 OpenMP threads on a loaded 2-core machine, the collate's
+    # torch.stack was seen to run 30x slower (threads spinning against other processes), so pin 1 thread here
+    torch.set_num_threads(1)
     if (args.data / "labels.csv").exists() and result["av"]:
         result["decode"] = [
             bench_decode(args.data, w, args.epochs, args.num_frames, args.size) for w in (0, 2)
         ]
+        p = result["preload"] = bench_preload(args.data, args.epochs, args.num_frames, args.size)
+        rows.append(
+            f"| POCUS with preload=True, num_workers=0 | {p['clips_per_s']:.0f} clips/s "
+            f"| after decoding every frame once in {p['preload_s']:.1f} s ({p['memory_mib']:.0f} MiB) |"
+        )
         for r in result["decode"]:
             rows.append(
                 f"| decode POCUS, DataLoader num_workers={r['workers']} | {r['clips_per_s']:.1f} clips/s "
