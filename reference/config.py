@@ -56,7 +56,7 @@ class Config:
     # augmentation
     no_temporal: bool = _f(False, "turn the temporal augmentations off (the paper's ablation)")
     # optimisation
-    epochs: int = _f(10, "passes over the data")
+    epochs: int = _f(20, "passes over the data")
     max_steps: int = _f(0, "stop after this many steps in total (0: no limit); shortens the schedules too")
     batch_size: int = _f(16, "clips per step and per process")
     lr: float = _f(3e-4, "Adam learning rate")
