@@ -178,7 +178,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
             groups = [str(p.relative_to(self.root)) for p in files]
         else:
             lp = Path(labels)
-            lp = lp if lp.is_absolute() or lp.exists() else self.root / lp
+            lp = self.root / lp if not lp.is_absolute() and (self.root / lp).is_file() else lp
             rows = _read_rows(lp, file_column, label_column, group_column)
             paths = [str(self.root / r[file_column]) for r in rows]
             raw_labels = [r[label_column] if label_column else "-1" for r in rows]

@@ -333,7 +333,8 @@ def _decode(
 ) -> tuple[dict[int, torch.Tensor], int, bool]:
     """Decode the frames whose indices are in ``targets`` (sorted, unique).
 
-    Returns ``(frames by index, frames seen, reached end of stream)``; raises on decode errors. With ``seek_to``
+    Returns ``(frames by index, frames in the stream up to the last one decoded, reached end of stream)``;
+    raises on decode errors. With ``seek_to``
     (the first target) it seeks by timestamp and identifies frames by timestamp, and returns an empty dict if the
     timestamps turn out irregular (the caller then decodes from the start).
     """
@@ -368,6 +369,10 @@ def _decode(
     except av.error.FFmpegError as err:
         where = f"frame {prev + 1 if seek_to is not None else seen}"
         raise _bad(path, f"corrupt or truncated: decoding failed at {where}: {_reason(err)}") from err
+    if seek_to is not None:
+        if prev < 0:
+            return {}, 0, False  # nothing decoded after the seek: let the caller decode from the start
+        return got, prev + 1, True  # frames in the stream, counted from its start
     return got, seen, True
 
 
