@@ -270,3 +270,15 @@ def test_read_video_detects_truncation(tmp_path: Path, videos: dict[str, Path]) 
     cut = _truncate(videos["mkv"], tmp_path / "cut.mkv", 0.6)
     with pytest.raises(VidaugError, match="truncated"):
         vio.read_video(cut)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_seeking_matches_decoding_from_the_start_on_pocus() -> None:
+    if not (POCUS / "labels.csv").exists():
+        pytest.skip(f"real lung ultrasound videos not found at {POCUS} (see DESIGN.md section 4)")
+    for r in csv.DictReader((POCUS / "labels.csv").open()):
+        start = int(r["frames"]) // 2
+        a = vio.read_clip(POCUS / r["file"], 2, start=start, size=16)
+        b = vio.read_clip(POCUS / r["file"], 2, start=start, size=16, seek=False)
+        assert torch.equal(a, b), r["file"]
