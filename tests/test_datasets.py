@@ -13,13 +13,13 @@ from torch.utils.data import DataLoader
 from vidaug3d import datasets as vds
 from vidaug3d.errors import VidaugError
 
-av = pytest.importorskip("av", reason="video datasets need the io extra (PyAV)")
-np = pytest.importorskip("numpy")
 
 POCUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lus-pocus"
 
 
 def write_video(path: Path, n: int, shade: int) -> None:
+    av = pytest.importorskip("av", reason="video datasets need the io extra (PyAV)")
+    np = pytest.importorskip("numpy")
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=25)
         s.width, s.height, s.pix_fmt = 48, 32, "yuv420p"
@@ -241,6 +241,7 @@ def test_phantom_dataset_batches() -> None:
 def test_lus_pocus_labels_groups_and_splits() -> None:
     if not (POCUS / "labels.csv").exists():
         pytest.skip(f"real lung ultrasound videos not found at {POCUS} (see DESIGN.md section 4)")
+    pytest.importorskip("av", reason="video datasets need the io extra (PyAV)")
     ds = vds.lus_pocus(POCUS, num_frames=2, size=32, validate="none")
     assert ds.num_videos == 131 and int(ds.labels.sum()) == 39 and len(set(ds.groups)) == 80
     item = ds[0]
