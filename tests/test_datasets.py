@@ -13,7 +13,6 @@ from torch.utils.data import DataLoader
 from vidaug3d import datasets as vds
 from vidaug3d.errors import VidaugError
 
-
 POCUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lus-pocus"
 
 
