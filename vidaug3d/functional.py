@@ -81,7 +81,7 @@ def to_work(video: Tensor, *, copy: bool = True) -> Tensor:
     """A float working copy of ``video``: uint8 scaled to [0, 1], halves promoted to float32."""
     wd = work_dtype(video.dtype)
     if video.dtype == torch.uint8:
-        return video.to(wd).div_(255.0)
+        return torch.mul(video, 1.0 / 255.0).to(wd)  # one pass: the int tensor promotes to float32
     if video.dtype == wd and not copy:
         return video
     return video.to(wd, copy=copy)
@@ -90,7 +90,8 @@ def to_work(video: Tensor, *, copy: bool = True) -> Tensor:
 def from_work(x: Tensor, dtype: torch.dtype) -> Tensor:
     """Back from the working dtype to ``dtype`` (uint8 rounded to nearest; ``x`` may be consumed)."""
     if dtype == torch.uint8:
-        return x.mul(255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)
+        # x is in [0, 1] (every kernel keeps it there), so no clamp is needed before the cast
+        return x.mul_(255.0).round_().to(torch.uint8)
     return x.to(dtype)
 
 
