@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
 from vidaug3d import datasets as vds
@@ -250,3 +252,25 @@ def test_lus_pocus_labels_groups_and_splits() -> None:
     assert all(int(ds.labels[p].sum()) > 0 for p in (train, val, test))
     for _, test_idx in vds.group_kfold(ds.groups, 5, labels=ds.labels, seed=0):
         assert 5 <= int(ds.labels[test_idx].sum()) <= 11
+
+
+@given(
+    sizes=st.lists(st.integers(1, 4), min_size=3, max_size=30),
+    positive=st.lists(st.booleans(), min_size=30, max_size=30),
+    k=st.integers(2, 6),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_splits_property(sizes: list[int], positive: list[bool], k: int, seed: int) -> None:
+    """Any groups, labels and seed: splits are partitions that never cut a group."""
+    groups = [g for g, s in enumerate(sizes) for _ in range(s)]
+    labels = [int(positive[g]) for g in groups]
+    n = len(groups)
+    parts = vds.group_split(groups, (0.6, 0.2, 0.2), labels=labels, seed=seed)
+    assert sorted(i for p in parts for i in p) == list(range(n))
+    owners = [{groups[i] for i in p} for p in parts]
+    assert sum(len(o) for o in owners) == len(sizes)
+    k = min(k, len(sizes))
+    folds = vds.group_kfold(groups, k, labels=labels, seed=seed)
+    assert sorted(i for _, test in folds for i in test) == list(range(n))
+    for train, test in folds:
+        assert not {groups[i] for i in train} & {groups[i] for i in test}

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 av = pytest.importorskip("av", reason="vidaug3d.io needs the io extra (PyAV)")
 np = pytest.importorskip("numpy")
@@ -282,3 +284,34 @@ def test_seeking_matches_decoding_from_the_start_on_pocus() -> None:
         a = vio.read_clip(POCUS / r["file"], 2, start=start, size=16)
         b = vio.read_clip(POCUS / r["file"], 2, start=start, size=16, seek=False)
         assert torch.equal(a, b), r["file"]
+
+
+@given(
+    n=st.integers(1, 60),
+    t=st.integers(1, 20),
+    stride=st.integers(1, 5),
+    start=st.one_of(st.sampled_from(["random", "center", "uniform"]), st.integers(0, 80)),
+    short=st.sampled_from(["loop", "pad"]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_sample_indices_property(n: int, t: int, stride: int, start, short: str, seed: int) -> None:
+    """Any video length, clip shape, start and seed: T valid indices with the promised spacing."""
+    if isinstance(start, int) and start >= n:
+        with pytest.raises(VidaugError, match="start"):
+            vio.sample_indices(n, t, stride=stride, start=start, short=short)
+        return
+    idx = vio.sample_indices(
+        n, t, stride=stride, start=start, short=short, generator=torch.Generator().manual_seed(seed)
+    )
+    assert len(idx) == t and all(0 <= i < n for i in idx)
+    if start == "uniform":
+        assert idx == sorted(idx)
+        return
+    first = idx[0]
+    expect = [first + j * stride for j in range(t)]
+    if short == "loop":
+        assert idx == [i % n for i in expect]
+    else:
+        assert idx == [min(i, n - 1) for i in expect]
+    if (t - 1) * stride + 1 <= n and not isinstance(start, int):
+        assert idx[-1] == first + (t - 1) * stride  # a clip that fits is never wrapped or padded
