@@ -83,7 +83,7 @@ def bench_phantom(n: int, threads: int, num_frames: int, size: int) -> dict:
     try:
         phantom.make_dataset(4, num_frames=num_frames, size=size)  # warm-up
         t = time.perf_counter()
-        phantom.make_dataset(n, num_frames=num_frames, size=size, seed=0)
+        phantom.make_dataset(n, num_frames=num_frames, size=size, seed=0, num_threads=threads)
         dt = time.perf_counter() - t
     finally:
         torch.set_num_threads(old)

@@ -142,3 +142,13 @@ def test_mean_brightness_does_not_separate_the_classes() -> None:
 def test_bad_arguments(kwargs: dict, arg: str) -> None:
     with pytest.raises(VidaugError, match=arg):
         ph.make_dataset(**kwargs)
+
+
+def test_thread_setting_is_restored_and_does_not_change_videos() -> None:
+    before = torch.get_num_threads()
+    one = ph.make_dataset(3, num_frames=3, size=32, seed=4, num_threads=1)
+    two = ph.make_dataset(3, num_frames=3, size=32, seed=4, num_threads=2, chunk_size=3)
+    assert torch.get_num_threads() == before
+    assert torch.equal(one.videos, two.videos)
+    with pytest.raises(VidaugError, match="num_threads"):
+        ph.make_dataset(1, num_threads=0)
