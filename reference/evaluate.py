@@ -209,6 +209,63 @@ def bootstrap_ci(
     return out
 
 
+def paired_difference_ci(
+    y_true: np.ndarray,
+    probs_a: np.ndarray,
+    probs_b: np.ndarray,
+    groups: np.ndarray,
+    *,
+    metric: str = "auc",
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float, float, float]:
+    """Paired cluster bootstrap of ``metric(a) - metric(b)`` on the same videos.
+
+    Both models' predictions are resampled with the same patients, so the interval reflects the difference
+    itself rather than two overlapping marginal intervals.
+
+    Args:
+        y_true: ``(V,)`` labels.
+        probs_a: ``(V,)`` or ``(R, V)`` probabilities of model a (metric averaged over repeats).
+        probs_b: the same for model b.
+        groups: ``(V,)`` patient ids.
+        metric: one of ``METRICS``.
+        n_boot: resamples.
+        alpha: two-sided level.
+        seed: resampling seed.
+
+    Returns:
+        ``(difference, low, high, p)`` where ``p`` is the share of resamples with a difference <= 0 (a one-sided
+        bootstrap p-value for "a better than b").
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
+    y_true = np.asarray(y_true).astype(np.int64)
+    pa = np.atleast_2d(np.asarray(probs_a, dtype=np.float64))
+    pb = np.atleast_2d(np.asarray(probs_b, dtype=np.float64))
+
+    def diff(idx: np.ndarray, fast: bool) -> float:
+        f = fast_metrics if fast else binary_metrics
+        ma = np.mean([f(y_true[idx], p[idx])[metric] for p in pa])
+        mb = np.mean([f(y_true[idx], p[idx])[metric] for p in pb])
+        return float(ma - mb)
+
+    point = diff(np.arange(y_true.size), fast=False)
+    uniq, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    members = [np.flatnonzero(inverse == g) for g in range(len(uniq))]
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n_boot):
+        idx = np.concatenate([members[g] for g in rng.integers(0, len(uniq), size=len(uniq))])
+        d = diff(idx, fast=True)
+        if not math.isnan(d):
+            samples.append(d)
+    s = np.asarray(samples)
+    lo, hi = np.quantile(s, [alpha / 2, 1 - alpha / 2])
+    return point, float(lo), float(hi), float((s <= 0).mean())
+
+
 def t_interval(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float, float]:
     """Mean and Student-t confidence interval of a few repeated measurements (e.g. folds or seeds)."""
     from scipy import stats
@@ -635,6 +692,24 @@ def summarize(
             row[m] = {"mean": point, "low": lo, "high": hi}
         rows.append(row)
     return rows
+
+
+def pooled_probs(
+    records: Sequence[dict[str, Any]], tag: str, kind: str, fraction: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions of one (tag, model, fraction): ``(videos (V,), probs (R, V))`` sorted by video."""
+    recs = [r for r in records if (r["tag"], r["model"], r["fraction"]) == (tag, kind, fraction)]
+    seeds = sorted({r["seed"] for r in recs})
+    videos, probs = None, []
+    for s in seeds:
+        vid = np.concatenate([r["videos"] for r in recs if r["seed"] == s]).astype(np.int64)
+        pr = np.concatenate([r["prob"] for r in recs if r["seed"] == s])
+        order = np.argsort(vid)
+        videos = vid[order]
+        probs.append(pr[order])
+    if videos is None:
+        raise ValueError(f"records: none for {tag}/{kind}/{fraction}")
+    return videos, np.stack(probs)
 
 
 def clone_state(module: nn.Module) -> dict[str, torch.Tensor]:

@@ -414,6 +414,9 @@ def run_cv(cfg: StudyConfig, videos: VideoSet, source: str, log: Logger) -> dict
     rows = E.summarize(records, data, n_boot=cfg.n_boot, seed=cfg.seed)
     return {
         "rows": rows,
+        "paired": paired_rows(records, data.labels, data.groups, n_boot=cfg.n_boot, seed=cfg.seed),
+        "labels": data.labels.tolist(),
+        "groups": data.groups.tolist(),
         "records": records,
         "pretrain_history": histories,
         "folds": fold_info,
@@ -518,6 +521,42 @@ def run_phantom(cfg: StudyConfig, out: Path, log: Logger) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------------------------- report
 
+# (label, (tag, model) of a, (tag, model) of b): the comparisons of the paper's claims, paired on the same videos
+PAIRS = (
+    ("SSL Fine-Tuned - Fully-Supervised", ("byol", "ssl_ft"), ("byol", "sup")),
+    ("SSL Feature Extractor - Random Feature Extractor", ("byol", "ssl_fe"), ("byol", "rand_fe")),
+    ("SSL Fine-Tuned: BYOL - BYOL without temporal aug.", ("byol", "ssl_ft"), ("byol_notemporal", "ssl_ft")),
+    ("SSL Fine-Tuned: BYOL - SimCLR", ("byol", "ssl_ft"), ("simclr", "ssl_ft")),
+    (
+        "SSL Feature Extractor: BYOL - BYOL without temporal aug.",
+        ("byol", "ssl_fe"),
+        ("byol_notemporal", "ssl_fe"),
+    ),
+    ("SSL Feature Extractor: BYOL - SimCLR", ("byol", "ssl_fe"), ("simclr", "ssl_fe")),
+)
+
+
+def paired_rows(
+    records: Sequence[dict[str, Any]], labels: np.ndarray, groups: np.ndarray, *, n_boot: int, seed: int
+) -> list[dict[str, Any]]:
+    """AUC differences of ``PAIRS`` at every fraction both sides have, with paired patient-bootstrap CIs."""
+    have = {(r["tag"], r["model"], r["fraction"]) for r in records}
+    rows = []
+    for name, a, b in PAIRS:
+        for fraction in sorted({f for (_, _, f) in have}, reverse=True):
+            if (*a, fraction) not in have or (*b, fraction) not in have:
+                continue
+            va_, pa = E.pooled_probs(records, *a, fraction)
+            vb_, pb = E.pooled_probs(records, *b, fraction)
+            assert np.array_equal(va_, vb_)
+            d, lo, hi, p = E.paired_difference_ci(
+                labels[va_], pa, pb, groups[va_], metric="auc", n_boot=n_boot, seed=seed
+            )
+            rows.append(
+                {"comparison": name, "fraction": fraction, "auc_diff": d, "low": lo, "high": hi, "p": p}
+            )
+    return rows
+
 
 def _fmt(cell: dict[str, float]) -> str:
     if cell is None or math.isnan(cell["mean"]):
@@ -561,6 +600,19 @@ def tables_markdown(results: dict[str, Any]) -> str:
                 }
                 label = E.MODEL_NAMES[kind] + (f" ({tag})" if kind.startswith("ssl") else "")
                 lines.append(f"| {label} | " + " | ".join(_fmt(cells.get(f)) for f in fr) + " |")
+            lines.append("")
+        if real.get("paired"):
+            lines += [
+                "Paired AUC differences (same videos, patient-level paired bootstrap; p = share of resamples <= 0):",
+                "",
+                "| comparison | labels | AUC difference [95 % CI] | p |",
+                "| --- | --- | --- | --- |",
+            ]
+            for r in real["paired"]:
+                lines.append(
+                    f"| {r['comparison']} | {r['fraction']:.0%} | {r['auc_diff']:+.3f} [{r['low']:+.3f}, "
+                    f"{r['high']:+.3f}] | {r['p']:.3f} |"
+                )
             lines.append("")
     ph = results.get("phantom")
     if ph:

@@ -251,3 +251,18 @@ def test_quick_study_end_to_end_and_pretraining_never_sees_test_patients(tmp_pat
         test_ids = {id(frames[i]) for i in te}
         for pool in pretrain_pools[k * n_methods : (k + 1) * n_methods]:
             assert pool and not pool & test_ids
+
+
+def test_paired_difference_ci() -> None:
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 30)
+    good = np.clip(0.5 * y + 0.5 * rng.random(60), 0, 1)
+    bad = rng.random(60)
+    groups = np.arange(60) // 2
+    d, lo, hi, p = E.paired_difference_ci(y, good, bad, groups, n_boot=300)
+    assert d == pytest.approx(E.binary_metrics(y, good)["auc"] - E.binary_metrics(y, bad)["auc"])
+    assert 0 < lo <= d <= hi and p < 0.05
+    # a model against itself: zero difference, degenerate interval
+    assert E.paired_difference_ci(y, good, good, groups, n_boot=50)[:3] == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="metric"):
+        E.paired_difference_ci(y, good, bad, groups, metric="f1")
