@@ -24,8 +24,13 @@ Usage::
     python benchmarks/bench_augment.py                  # full CPU run, writes benchmarks/results/cpu-<time>.json
     python benchmarks/bench_augment.py --quick          # tiny shapes, 2 rounds (CI smoke test)
     python benchmarks/bench_augment.py --device cuda    # adds the (32, 1, 16, 224, 224) shape
-    python benchmarks/bench_augment.py --compile        # also torch.compile the vidaug3d pipeline
+    python benchmarks/bench_augment.py --compile        # also torch.compile the vidaug3d pipeline (and replay)
     python benchmarks/bench_augment.py --profile        # torch.profiler table of the fused pipeline
+    python benchmarks/bench_augment.py --report FILE    # re-print the tables of a saved run
+
+``--compile`` adds ``vidaug3d_compiled`` (``torch.compile`` of the whole call, sampling included) and, to
+separate the data path from parameter sampling, ``vidaug3d_replay`` / ``vidaug3d_compiled_replay`` (eager and
+compiled calls that replay one record). A compile failure is recorded as an error row and does not stop the run.
 """
 
 from __future__ import annotations

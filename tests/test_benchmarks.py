@@ -181,3 +181,27 @@ def test_report_reprints_a_saved_run(quick_run: dict, bench: ModuleType, tmp_pat
     text = bench.report(path)
     assert "x kornia" in text and "record JSON bytes per clip" in text
     assert text.count("| vidaug3d |") == len(SHAPES) * 2 * 2  # shapes x dtypes x views
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_forward_has_no_host_device_sync() -> None:
+    """The issue's GPU check: the paper pipeline's forward (one and two views, float32 and uint8) never syncs."""
+    import vidaug3d as va
+
+    aug = va.presets.paper()
+    two = va.TwoViews(aug)
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.uint8):
+        video = torch.rand(4, 1, 8, 32, 32, device="cuda")
+        if dtype == torch.uint8:
+            video = (video * 255).to(torch.uint8)
+        aug(video, generator=g)  # warm-up outside the check (lazy CUDA initialisation may sync)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("error")
+        try:
+            out = aug(video, generator=g)
+            v1, v2 = two(video, generator=g)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        assert out.shape == v1.shape == v2.shape == video.shape and out.dtype == dtype
