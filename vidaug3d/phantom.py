@@ -558,7 +558,7 @@ def make_dataset(
             None: as many as hold about 400,000 pixels (2 videos of 16x112x112): small chunks stay in the CPU's
             caches and were faster than 32-video chunks; peak working memory about 75 MiB instead of about 0.8 GiB.
         num_threads: torch threads while rendering (the previous setting is restored afterwards); None keeps the
-            current setting. One by default: on a 2-core machine two threads were 1.4-7x slower in every run here.
+            current setting. One by default: on a 2-core machine two threads were 1.4-9x slower in every run here.
 
     Returns:
         A :class:`PhantomData`.
