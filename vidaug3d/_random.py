@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .errors import fail
 
-__all__ = ["ClipKeys", "draw_noise", "make_keys"]
+__all__ = ["ClipKeys", "add_noise_", "draw_noise", "make_keys"]
 
 _M32 = 0xFFFFFFFF
 _GOLDEN = 0x9E3779B9
@@ -62,9 +62,17 @@ def _combine(h: Tensor, v: Tensor | int) -> Tensor:
     return _mix(h ^ _mix((v + _GOLDEN) & _M32))
 
 
-@functools.lru_cache(maxsize=64)
-def _mixed_counter(n: int) -> Tensor:
-    return _mix((torch.arange(n, dtype=torch.int64) + _GOLDEN) & _M32)
+@functools.lru_cache(maxsize=256)
+def _stream_constants(slot: int, stream: int, n: int) -> Tensor:
+    """``(n,)`` well-mixed constants for draws ``0..n-1`` of one stream of one transform slot.
+
+    A clip's draw ``j`` is ``mix(key ^ c[j])``: the clip keys and the constants are both outputs of
+    the finaliser, so one more round decorrelates them; caching the constants leaves one vectorised
+    mix per draw call.
+    """
+    base = _mix_int(_mix_int(slot + _GOLDEN) ^ (stream + _GOLDEN))
+    counter = torch.arange(n, dtype=torch.int64)
+    return _mix(_mix((counter + _GOLDEN) & _M32) ^ base)
 
 
 def _split64(v: Tensor | int) -> tuple[Tensor | int, Tensor | int]:
@@ -96,8 +104,7 @@ class ClipKeys:
             stream: A per-transform stream number, so that different draws never share numbers.
             n: How many numbers per clip.
         """
-        h = _mix(self.keys ^ _mix_int(_mix_int(slot + _GOLDEN) ^ (stream + _GOLDEN)))
-        h = _mix(h[:, None] ^ _mixed_counter(n)[None, :])
+        h = _mix(self.keys[:, None] ^ _stream_constants(slot, stream, n)[None, :])
         return (h >> 8).to(torch.float32) * _U24
 
     def seeds(self, slot: int, stream: int) -> Tensor:
@@ -217,9 +224,44 @@ def draw_noise(seeds: Tensor, like: Tensor) -> Tensor:
         g.manual_seed(seed_list[b])
         torch.randn(noise.shape[1:], generator=g, dtype=like.dtype, device=like.device, out=noise[b])
 
-    if like.device.type == "cpu" and len(seed_list) > 1 and torch.get_num_threads() > 1:
-        list(_pool().map(one, range(len(seed_list))))
-    else:
-        for b in range(len(seed_list)):
-            one(b)
+    _per_clip(one, len(seed_list), like.device)
     return noise
+
+
+def _per_clip(fn: Callable[[int], None], n: int, device: torch.device) -> None:
+    """Run ``fn(b)`` for every clip: in parallel threads on a multi-threaded CPU, else in order."""
+    if device.type == "cpu" and n > 1 and torch.get_num_threads() > 1:
+        list(_pool().map(fn, range(n)))
+    else:
+        for b in range(n):
+            fn(b)
+
+
+def add_noise_(x: Tensor, seeds: Tensor, std: Tensor) -> Tensor:
+    """In place: ``x[b] = clamp(x[b] + std[b] * randn(seed = seeds[b]), 0, 1)`` for every clip.
+
+    The same field as :func:`draw_noise`, without a batch-sized noise buffer: each clip's noise is
+    drawn and added on its own (in parallel threads on the CPU). Where ``x`` requires grad, the
+    batch field is drawn first and added in one differentiable op instead (autograd does not
+    allow concurrent in-place updates of views of one tensor).
+
+    Args:
+        x: ``(B, ...)`` float working tensor in [0, 1], modified in place.
+        seeds: ``(B,)`` int64 CPU tensor of seeds.
+        std: ``(B,)`` CPU tensor of standard deviations.
+    """
+    stds = [float(s) for s in std.tolist()]
+    if x.requires_grad or x.device.type != "cpu":
+        shape = (-1,) + (1,) * (x.dim() - 1)
+        s = std.to(device=x.device, dtype=x.dtype, non_blocking=True).view(shape)
+        return x.addcmul_(draw_noise(seeds, x), s).clamp_(0.0, 1.0)
+    seed_list = [int(v) for v in seeds.tolist()]
+
+    def one(b: int) -> None:
+        g = torch.Generator()
+        g.manual_seed(seed_list[b])
+        clip = x[b]
+        clip.add_(torch.randn(clip.shape, generator=g, dtype=x.dtype), alpha=stds[b]).clamp_(0.0, 1.0)
+
+    _per_clip(one, len(seed_list), x.device)
+    return x

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from . import functional as VF
-from ._random import ClipKeys, draw_noise
+from ._random import ClipKeys, add_noise_
 from ._video import VideoShape
 from .errors import fail
 from .params import (
@@ -355,7 +355,7 @@ class GaussianNoise(PointwiseTransform):
 
     def apply_(self, x: Tensor, params: TransformParams) -> Tensor:
         assert isinstance(params, NoiseParams)
-        return VF.add_noise_(x, draw_noise(params.seed, x), params.std)
+        return add_noise_(x, params.seed, params.std)
 
 
 class RandomErasing(PointwiseTransform):
