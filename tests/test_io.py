@@ -315,3 +315,11 @@ def test_sample_indices_property(n: int, t: int, stride: int, start, short: str,
         assert idx == [min(i, n - 1) for i in expect]
     if (t - 1) * stride + 1 <= n and not isinstance(start, int):
         assert idx[-1] == first + (t - 1) * stride  # a clip that fits is never wrapped or padded
+
+
+def test_missing_pyav_says_how_to_install(monkeypatch: pytest.MonkeyPatch, videos: dict[str, Path]) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "av", None)  # makes `import av` fail
+    with pytest.raises(ModuleNotFoundError, match=r"vidaug3d\[io\]"):
+        vio.read_clip(videos["mp4"], 2)
