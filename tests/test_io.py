@@ -195,6 +195,16 @@ def _zero_frame_avi(path: Path) -> Path:
     return path
 
 
+def _audio_only(path: Path) -> Path:
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for p in [*s.encode(frame), *s.encode()]:
+            c.mux(p)
+    return path
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -216,8 +226,18 @@ def _truncate(src: Path, dst: Path, fraction: float = 0.5) -> Path:
         (lambda d, v: _truncate(v["mp4"], d / "cut.mp4"), "corrupt/truncated container"),
         (lambda d, v: _truncate(v["mkv"], d / "cut.mkv", 0.3), "truncated"),
         (lambda d, v: _zero_frame_avi(d / "zero.avi"), "zero frames"),
+        (lambda d, v: _audio_only(d / "sound.wav"), "no video stream"),
     ],
-    ids=["missing", "empty", "text", "directory", "truncated-mp4", "truncated-mkv", "zero-frames"],
+    ids=[
+        "missing",
+        "empty",
+        "text",
+        "directory",
+        "truncated-mp4",
+        "truncated-mkv",
+        "zero-frames",
+        "audio-only",
+    ],
 )
 def test_bad_files_raise_naming_file_and_reason(
     tmp_path: Path, videos: dict[str, Path], make, reason: str
