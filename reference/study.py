@@ -108,6 +108,7 @@ class StudyConfig:
     saliency_videos: int = 20
     threads: int = 1  # per process: on a shared 2-core machine 2 threads ran 5x slower than 1
     parallel: bool = False  # run the real-video and phantom parts in two processes
+    combine: list[str] | None = None  # pool the records of these results.json files instead of running
     seed: int = 0
 
     @classmethod
@@ -731,6 +732,60 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     return results
 
 
+def combine_results(
+    paths: Sequence[str], out: str, data: str, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Pool the real-video records of several study runs (e.g. different seeds) and redo the tables and plots.
+
+    Records of the same (method, model, fraction, seed) must not appear twice. Labels and patients come from the
+    first run's ``results.json`` or, for runs that did not store them, from ``<data>/labels.csv`` (the order the
+    study reads it in).
+    """
+    from types import SimpleNamespace
+
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    records: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for path, run in zip(paths, runs, strict=True):
+        if not run.get("real"):
+            raise SystemExit(f"--combine: {path} has no real-video part")
+        for r in run["real"]["records"]:
+            key = (r["tag"], r["model"], r["fraction"], r["seed"], tuple(r["videos"]))
+            if key in seen:
+                raise SystemExit(f"--combine: {path} repeats records of {key[:4]} (same seed twice?)")
+            seen.add(key)
+            records.append(r)
+    first = runs[0]["real"]
+    if "labels" in first:
+        labels, groups = np.asarray(first["labels"]), np.asarray(first["groups"])
+    else:
+        rows = list(csv.DictReader((Path(data) / "labels.csv").open()))
+        labels = np.array([int(r["consolidation"]) for r in rows])
+        groups = np.array([int(r["patient_id"]) for r in rows])
+    stub = SimpleNamespace(labels=labels, groups=groups)
+    real = {
+        "rows": E.summarize(records, stub, n_boot=n_boot, seed=seed),  # type: ignore[arg-type]
+        "paired": paired_rows(records, labels, groups, n_boot=n_boot, seed=seed),
+        "records": records,
+        "source": first.get("source", "real POCUS videos") + f" (combined from {len(paths)} runs)",
+        "combined_from": list(paths),
+    }
+    results = {"real": real}
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    md = tables_markdown(results)
+    (outdir / "results.md").write_text(md + "\n")
+    (outdir / "results.json").write_text(json.dumps(_jsonable(results), indent=1))
+    try:
+        from reference import plots
+
+        plots.write_all(results, None, outdir / "plots")
+    except ImportError as exc:
+        print(f"plots skipped: {exc}")
+    print(md)
+    return results
+
+
 def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
     """Command-line flags of the study."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -749,6 +804,13 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
     p.add_argument("--frames", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch threads per process (default 1)")
     p.add_argument("--parallel", action="store_true", help="run the real and phantom parts in two processes")
+    p.add_argument(
+        "--combine",
+        nargs="+",
+        default=None,
+        metavar="RESULTS_JSON",
+        help="instead of running: pool the real-video records of these results.json files into --out",
+    )
     a = p.parse_args(argv)
     kw: dict[str, Any] = {"data": a.data}
     for name in ("folds", "pretrain_epochs", "size", "frames", "threads"):
@@ -767,6 +829,7 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
     if a.no_phantom:
         cfg.phantom = False
     cfg.parallel = a.parallel
+    cfg.combine = a.combine
     for name in ("folds", "size", "frames", "pretrain_epochs"):
         if getattr(cfg, name) < (2 if name == "folds" else 1):
             raise SystemExit(f"--{name.replace('_', '-')}: got {getattr(cfg, name)}, expected a larger value")
@@ -774,7 +837,11 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    run_study(parse_args(argv))
+    cfg = parse_args(argv)
+    if cfg.combine:
+        combine_results(cfg.combine, cfg.out, cfg.data, n_boot=cfg.n_boot, seed=cfg.seed)
+    else:
+        run_study(cfg)
 
 
 if __name__ == "__main__":

@@ -251,6 +251,15 @@ def test_quick_study_end_to_end_and_pretraining_never_sees_test_patients(tmp_pat
         test_ids = {id(frames[i]) for i in te}
         for pool in pretrain_pools[k * n_methods : (k + 1) * n_methods]:
             assert pool and not pool & test_ids
+    # --combine: pooling one run reproduces its tables; the same run twice is refused (same seeds twice)
+    combined = study.combine_results(
+        [str(out / "results.json")], str(tmp_path / "comb"), cfg.data, n_boot=cfg.n_boot
+    )
+    assert [r["auc"] for r in combined["real"]["rows"]] == pytest.approx(
+        [r["auc"] for r in rows], nan_ok=True
+    )
+    with pytest.raises(SystemExit, match="same seed twice"):
+        study.combine_results([str(out / "results.json")] * 2, str(tmp_path / "comb2"), cfg.data)
 
 
 def test_paired_difference_ci() -> None:
