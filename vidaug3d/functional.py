@@ -81,7 +81,7 @@ def to_work(video: Tensor, *, copy: bool = True) -> Tensor:
     """A float working copy of ``video``: uint8 scaled to [0, 1], halves promoted to float32."""
     wd = work_dtype(video.dtype)
     if video.dtype == torch.uint8:
-        return torch.mul(video, 1.0 / 255.0).to(wd)  # one pass: the int tensor promotes to float32
+        return video.to(wd).mul_(1.0 / 255.0)  # two fast passes (a promoting multiply is 3x slower)
     if video.dtype == wd and not copy:
         return video
     return video.to(wd, copy=copy)
@@ -91,7 +91,8 @@ def from_work(x: Tensor, dtype: torch.dtype) -> Tensor:
     """Back from the working dtype to ``dtype`` (uint8 rounded to nearest; ``x`` may be consumed)."""
     if dtype == torch.uint8:
         # x is in [0, 1] (every kernel keeps it there), so no clamp is needed before the cast
-        return x.mul_(255.0).round_().to(torch.uint8)
+        # (float -> int16 -> uint8 is about 4x faster than the direct float -> uint8 cast on the CPU)
+        return x.mul_(255.0).round_().to(torch.int16).to(torch.uint8)
     return x.to(dtype)
 
 
