@@ -679,6 +679,20 @@ def _run_part(part: str, cfg: StudyConfig, log: Logger | None = None) -> tuple[d
     return res, time.time() - t0
 
 
+def _git_commit() -> str:
+    """The repository's commit (with ``+dirty`` when tracked files differ), or ``unknown``."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO, check=False).returncode != 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def run_study(cfg: StudyConfig) -> dict[str, Any]:
     """Run every enabled part, write ``results.json``, ``results.md`` and ``plots/`` into ``cfg.out``."""
     out = Path(cfg.out)
@@ -697,6 +711,7 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "encoder_params": count_parameters(enc),
         "encoder_out_dim": int(enc.out_dim),
+        "git_commit": _git_commit(),
     }
     log(f"environment: {env}")
     results: dict[str, Any] = {"config": dataclasses.asdict(cfg), "env": env, "wall_s": {}}
