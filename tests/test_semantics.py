@@ -420,3 +420,20 @@ def test_draws_are_uniform_and_uncorrelated() -> None:
     for other in (keys.uniform(1, 0, 4), keys.uniform(0, 1, 4), make_keys(20000, seed=4).uniform(0, 0, 4)):
         r = torch.corrcoef(torch.stack([u.flatten(), other.flatten()]))[0, 1]
         assert abs(float(r)) < 0.02  # 5.6 standard errors at n = 80000
+
+
+@given(shape=shapes(min_t=2), seed=seeds)
+def test_batched_pointwise_path_equals_clip_by_clip_path(shape: tuple[int, ...], seed: int) -> None:
+    # The CPU executor runs pointwise stages clip by clip; CUDA and autograd use batched tensor ops.
+    video = make_video(shape, seed, torch.float64)
+    aug = va.Compose(
+        [va.ColorJitter(0.3, 0.3, p=0.7), va.GaussianNoise(0.05, p=0.7), va.RandomErasing(p=0.7)]
+    )
+    clipwise, rec = aug(video, seed=seed, return_params=True)
+    batched = aug(video.clone().requires_grad_(), params=rec).detach()
+    torch.testing.assert_close(batched, clipwise, atol=1e-12, rtol=0)
+    frame = va.ColorJitter(0.3, 0.3, vary="frame")
+    a, rec = frame(video, seed=seed, return_params=True)
+    torch.testing.assert_close(
+        frame(video.clone().requires_grad_(), params=rec).detach(), a, atol=1e-12, rtol=0
+    )

@@ -224,11 +224,11 @@ def draw_noise(seeds: Tensor, like: Tensor) -> Tensor:
         g.manual_seed(seed_list[b])
         torch.randn(noise.shape[1:], generator=g, dtype=like.dtype, device=like.device, out=noise[b])
 
-    _per_clip(one, len(seed_list), like.device)
+    per_clip(one, len(seed_list), like.device)
     return noise
 
 
-def _per_clip(fn: Callable[[int], None], n: int, device: torch.device) -> None:
+def per_clip(fn: Callable[[int], None], n: int, device: torch.device) -> None:
     """Run ``fn(b)`` for every clip: in parallel threads on a multi-threaded CPU, else in order."""
     if device.type == "cpu" and n > 1 and torch.get_num_threads() > 1:
         list(_pool().map(fn, range(n)))
@@ -258,10 +258,15 @@ def add_noise_(x: Tensor, seeds: Tensor, std: Tensor) -> Tensor:
     seed_list = [int(v) for v in seeds.tolist()]
 
     def one(b: int) -> None:
-        g = torch.Generator()
-        g.manual_seed(seed_list[b])
         clip = x[b]
-        clip.add_(torch.randn(clip.shape, generator=g, dtype=x.dtype), alpha=stds[b]).clamp_(0.0, 1.0)
+        clip.add_(clip_noise(seed_list[b], clip), alpha=stds[b]).clamp_(0.0, 1.0)
 
-    _per_clip(one, len(seed_list), x.device)
+    per_clip(one, len(seed_list), x.device)
     return x
+
+
+def clip_noise(seed: int, like: Tensor) -> Tensor:
+    """One clip's standard normal field: ``torch.randn`` from a generator seeded with ``seed``."""
+    g = torch.Generator(device=like.device)
+    g.manual_seed(seed)
+    return torch.randn(like.shape, generator=g, dtype=like.dtype, device=like.device)

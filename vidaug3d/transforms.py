@@ -12,14 +12,14 @@ Probability gates are branchless: a clip that is not transformed gets identity p
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
 from . import functional as VF
-from ._random import ClipKeys, add_noise_
+from ._random import ClipKeys, add_noise_, clip_noise
 from ._video import VideoShape
 from .errors import fail
 from .params import (
@@ -174,8 +174,20 @@ class PointwiseTransform(Transform):
     kind: ClassVar[Kind] = "pointwise"
 
     def apply_(self, x: Tensor, params: TransformParams) -> Tensor:
-        """Apply in place to a float working tensor in [0, 1]."""
+        """Apply in place to a float working tensor in [0, 1] (batched tensor ops)."""
         raise NotImplementedError
+
+    def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
+        """An in-place function ``op(clip, b)`` for one clip ``(C, T, H, W)`` of the working tensor.
+
+        The CPU executor runs a stage's clip ops clip by clip in a thread pool, so that the clip
+        stays in cache across the stage's ops. The result equals :meth:`apply_` to float rounding.
+        """
+
+        def op(clip: Tensor, b: int) -> None:
+            self.apply_(clip.unsqueeze(0), params.select([b]))
+
+        return op
 
     def apply(self, video: Tensor, params: TransformParams) -> Tensor:
         x = VF.to_work(video)
@@ -322,6 +334,20 @@ class ColorJitter(PointwiseTransform):
             x, params.brightness, params.contrast, per_frame=params.brightness.dim() == 2
         )
 
+    def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
+        assert isinstance(params, ColorParams)
+        if params.brightness.dim() == 2:  # per frame: the batched kernel on the one clip
+            return super().clip_op(params)
+        bs, cs = params.brightness.tolist(), params.contrast.tolist()
+
+        def op(clip: Tensor, b: int) -> None:
+            if bs[b] == 1.0 and cs[b] == 1.0:
+                return  # identity (x in [0, 1]: the map and the clamp change nothing)
+            m0 = float(VF.gray_mean(clip.unsqueeze(0), per_frame=False))
+            clip.mul_(bs[b] * cs[b]).add_(bs[b] * m0 * (1.0 - cs[b])).clamp_(0.0, 1.0)
+
+        return op
+
 
 class GaussianNoise(PointwiseTransform):
     """Add Gaussian noise, independent for every pixel and frame, then clamp to [0, 1].
@@ -356,6 +382,17 @@ class GaussianNoise(PointwiseTransform):
     def apply_(self, x: Tensor, params: TransformParams) -> Tensor:
         assert isinstance(params, NoiseParams)
         return add_noise_(x, params.seed, params.std)
+
+    def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
+        assert isinstance(params, NoiseParams)
+        seeds, stds = params.seed.tolist(), params.std.tolist()
+
+        def op(clip: Tensor, b: int) -> None:
+            if stds[b] == 0.0:
+                return  # not applied: adding 0 * noise changes nothing
+            clip.add_(clip_noise(seeds[b], clip), alpha=stds[b]).clamp_(0.0, 1.0)
+
+        return op
 
 
 class RandomErasing(PointwiseTransform):
@@ -422,6 +459,17 @@ class RandomErasing(PointwiseTransform):
     def apply_(self, x: Tensor, params: TransformParams) -> Tensor:
         assert isinstance(params, EraseParams)
         return VF.erase_(x, params.box, self.value)
+
+    def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
+        assert isinstance(params, EraseParams)
+        boxes = params.box.tolist()
+
+        def op(clip: Tensor, b: int) -> None:
+            y0, x0, y1, x1 = boxes[b]
+            if y1 > y0 and x1 > x0:
+                clip[..., y0:y1, x0:x1] = self.value
+
+        return op
 
     def apply(self, video: Tensor, params: TransformParams) -> Tensor:
         assert isinstance(params, EraseParams)
