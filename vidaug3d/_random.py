@@ -17,6 +17,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -24,6 +25,14 @@ from torch import Tensor
 from .errors import fail
 
 __all__ = ["ClipKeys", "add_noise_", "draw_noise", "make_keys"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def eager(fn: _F) -> _F:
+    """Keep ``fn`` out of ``torch.compile`` graphs (host-side work); a typed ``torch.compiler.disable``."""
+    return cast(_F, torch.compiler.disable(fn))  # type: ignore[no-untyped-call]
+
 
 _M32 = 0xFFFFFFFF
 _GOLDEN = 0x9E3779B9
@@ -115,6 +124,7 @@ class ClipKeys:
         return (hi << 32) | lo
 
 
+@eager  # host-side integer hashing: nothing to compile, and .item() would break the graph
 def make_keys(
     batch_size: int,
     *,
@@ -228,6 +238,7 @@ def draw_noise(seeds: Tensor, like: Tensor) -> Tensor:
     return noise
 
 
+@eager  # a thread pool over clips: runs eagerly inside a compiled pipeline
 def per_clip(fn: Callable[[int], None], n: int, device: torch.device) -> None:
     """Run ``fn(b)`` for every clip: in parallel threads on a multi-threaded CPU, else in order."""
     if device.type == "cpu" and n > 1 and torch.get_num_threads() > 1:
@@ -237,6 +248,7 @@ def per_clip(fn: Callable[[int], None], n: int, device: torch.device) -> None:
             fn(b)
 
 
+@eager  # per-clip generators: eager even inside a compiled pipeline
 def add_noise_(x: Tensor, seeds: Tensor, std: Tensor) -> Tensor:
     """In place: ``x[b] = clamp(x[b] + std[b] * randn(seed = seeds[b]), 0, 1)`` for every clip.
 

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from . import functional as VF
-from ._random import ClipKeys, make_keys, per_clip
+from ._random import ClipKeys, eager, make_keys, per_clip
 from ._video import VideoShape, check_values, from_canonical, to_canonical, work_dtype
 from .errors import VidaugError, fail
 from .params import FlipParams, FrameMapParams, Record
@@ -118,6 +118,7 @@ class Compose:
         return len(self.transforms)
 
     # ------------------------------------------------------------------ parameters
+    @eager  # O(B) host-side work; compiling it buys nothing
     def sample_params(self, shape: VideoShape, keys: ClipKeys) -> Record:
         """Draw every transform's parameters (on the CPU) for a batch of ``shape``."""
         params = tuple(t.sample_params(shape, keys, slot) for slot, t in enumerate(self.transforms))
