@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ._random import eager
 from .errors import fail
 
 __all__ = ["FLOAT_DTYPES", "Layout", "VideoShape", "check_values", "parse_layout", "work_dtype"]
@@ -116,6 +117,7 @@ def from_canonical(out: Tensor, lay: Layout) -> Tensor:
     return out if lay.batched else out.squeeze(0)
 
 
+@eager  # reads values on the host: a graph break either way, so keep it out of compiled graphs
 def check_values(video: Tensor) -> None:
     """Reject NaN/inf and, for float videos, values outside [0, 1] (one reduction pass).
 
