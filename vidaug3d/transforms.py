@@ -509,7 +509,23 @@ class TemporalReverse(TemporalTransform):
         return FrameMapParams(frame_map=torch.where(on, shape.T - 1 - t, t))
 
 
-class TemporalShuffle(TemporalTransform):
+class _KFrames(TemporalTransform):
+    """Shared by the transforms that act on ``k`` randomly chosen frames, ``k`` in {0, ..., max_frames}."""
+
+    min_frames: ClassVar[int] = 2
+
+    def __init__(self, p: float = 0.5, max_frames: int = 4) -> None:
+        self.p = _prob("p", p)
+        self.max_frames = _max_frames("max_frames", max_frames)
+
+    def _chosen(self, shape: VideoShape, keys: ClipKeys, slot: int) -> tuple[Tensor, Tensor]:
+        """The per-clip count ``k`` (0 where the gate is off) and the ``(B, T)`` uniforms that pick frames."""
+        g = keys.uniform(slot, 0, 2)
+        k = torch.where(g[:, 1] < self.p, _count(g[:, 0], self.max_frames, shape.T), 0)
+        return k, keys.uniform(slot, 1, shape.T)
+
+
+class TemporalShuffle(_KFrames):
     """Permute ``k`` randomly chosen frames among themselves, ``k`` uniform in {0, ..., max_frames}.
 
     The chosen frames, taken in a random order, each move to the place of the next one (a random
@@ -526,19 +542,12 @@ class TemporalShuffle(TemporalTransform):
         True
     """
 
-    min_frames: ClassVar[int] = 2
     invertible: ClassVar[bool] = True
-
-    def __init__(self, p: float = 0.5, max_frames: int = 4) -> None:
-        self.p = _prob("p", p)
-        self.max_frames = _max_frames("max_frames", max_frames)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FrameMapParams:
         T = shape.T
-        g = keys.uniform(slot, 0, 2)
-        k = torch.where(g[:, 1] < self.p, _count(g[:, 0], self.max_frames, T), 0)
+        k, u = self._chosen(shape, keys, slot)
         # The k chosen positions in a random order first, then the others in ascending order.
-        u = keys.uniform(slot, 1, T).to(torch.float64)
         chosen = _choose(u, k)
         t = torch.arange(T, dtype=torch.int64).expand(len(k), T)
         order = torch.argsort(torch.where(chosen, u, 2.0 + t), dim=1)
@@ -550,7 +559,7 @@ class TemporalShuffle(TemporalTransform):
         return FrameMapParams(frame_map=frame_map)
 
 
-class FrameReplace(TemporalTransform):
+class FrameReplace(_KFrames):
     """Overwrite ``k`` randomly chosen frames with other frames of the same clip.
 
     ``k`` is uniform in {0, ..., max_frames} (capped at T); each replaced frame shows a frame drawn
@@ -563,17 +572,10 @@ class FrameReplace(TemporalTransform):
         True
     """
 
-    min_frames: ClassVar[int] = 2
-
-    def __init__(self, p: float = 0.5, max_frames: int = 4) -> None:
-        self.p = _prob("p", p)
-        self.max_frames = _max_frames("max_frames", max_frames)
-
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FrameMapParams:
         T = shape.T
-        g = keys.uniform(slot, 0, 2)
-        k = torch.where(g[:, 1] < self.p, _count(g[:, 0], self.max_frames, T), 0)
-        chosen = _choose(keys.uniform(slot, 1, T), k)
+        k, u = self._chosen(shape, keys, slot)
+        chosen = _choose(u, k)
         t = torch.arange(T, dtype=torch.int64).expand(len(k), T)
         offset = 1 + torch.floor(keys.uniform(slot, 2, T) * (T - 1)).to(torch.int64).clamp_(max=T - 2)
         source = (t + offset) % T
