@@ -852,7 +852,10 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from reference.train_byol import keep_freed_heap_memory
+
     cfg = parse_args(argv)
+    keep_freed_heap_memory()  # the trainer's allocator setting: no page-fault storm on every step
     if cfg.combine:
         combine_results(cfg.combine, cfg.out, cfg.data, n_boot=cfg.n_boot, seed=cfg.seed)
     else:
