@@ -87,3 +87,25 @@ def test_clip_seed_is_a_pure_function() -> None:
     assert va.clip_seed(1, 2, 3, 0) == va.clip_seed(1, 2, 3, 0)
     seeds = {va.clip_seed(1, i, e, v) for i in range(20) for e in range(3) for v in range(2)}
     assert len(seeds) == 120
+
+
+def test_thread_pool_survives_fork() -> None:
+    # The CPU executor's thread pool is created in the parent; a forked DataLoader worker that runs the
+    # pipeline with two threads must get a pool of its own instead of waiting on the parent's threads.
+    import multiprocessing as mp
+
+    torch.set_num_threads(2)
+    try:
+        va.presets.paper()(torch.rand(4, 1, 8, 16, 16), seed=0)  # creates the pool in this process
+        ctx = mp.get_context("fork")
+        with ctx.Pool(1) as pool:
+            result = pool.apply_async(_augment_with_two_threads)
+            shape = result.get(timeout=60)
+    finally:
+        torch.set_num_threads(1)
+    assert shape == (4, 1, 8, 16, 16)
+
+
+def _augment_with_two_threads() -> tuple[int, ...]:
+    torch.set_num_threads(2)
+    return tuple(va.presets.paper()(torch.rand(4, 1, 8, 16, 16), seed=1).shape)

@@ -13,6 +13,7 @@ Only the Gaussian noise field is drawn from a stateful generator: each clip gets
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -206,9 +207,21 @@ _POOL: ThreadPoolExecutor | None = None
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()), thread_name_prefix="vidaug3d")
+    workers = max(1, torch.get_num_threads())
+    if _POOL is None or _POOL._max_workers != workers:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vidaug3d")
     return _POOL
+
+
+def _forget_pool_after_fork() -> None:
+    # A forked child (e.g. a DataLoader worker) inherits the pool object but not its threads:
+    # submitting to it would wait forever, so the child starts a pool of its own when it needs one.
+    global _POOL
+    _POOL = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
 def draw_noise(seeds: Tensor, like: Tensor) -> Tensor:
