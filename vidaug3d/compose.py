@@ -28,7 +28,7 @@ from torch import Tensor
 
 from . import functional as VF
 from ._random import ClipKeys, eager, make_keys, per_clip
-from ._video import VideoShape, check_values, from_canonical, to_canonical, work_dtype
+from ._video import VideoShape, check_values, from_canonical, to_canonical
 from .errors import VidaugError, fail
 from .params import FlipParams, FrameMapParams, Record
 from .targets import check_targets, gather_targets, warp_targets
@@ -172,11 +172,8 @@ class Compose:
         working = False  # x is a float working tensor in [0, 1] that we own and may modify in place
         for stage in self.stages:
             if stage.kind == "temporal":
-                x = VF.gather_frames(x, self._stage_map(stage, record))
-                if x.dtype == torch.uint8 or x.dtype != work_dtype(x.dtype):
-                    x, working = VF.to_work(x, copy=False), True
-                else:
-                    working = True
+                # the gather's output is a fresh tensor: convert it without a further copy
+                x, working = VF.to_work(VF.gather_frames(x, self._stage_map(stage, record)), copy=False), True
             elif stage.kind == "geometric":
                 if all(self.transforms[i].exact for i in stage.indices):  # type: ignore[attr-defined]
                     flip = torch.zeros(shape.B, dtype=torch.bool)
@@ -184,10 +181,7 @@ class Compose:
                         p = record.params[i]
                         assert isinstance(p, FlipParams)
                         flip = flip ^ p.flip
-                    x = VF.hflip(x, flip)
-                    working = False if x.dtype == torch.uint8 else working
-                    if not working:
-                        x, working = VF.to_work(x), True
+                    x, working = VF.to_work(VF.hflip(x, flip), copy=False), True  # hflip's output is fresh
                 else:
                     m = self._stage_matrix(stage, record, shape)
                     xin = VF.to_work(x, copy=False)

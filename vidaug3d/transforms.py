@@ -106,7 +106,6 @@ class Transform:
 
     kind: ClassVar[Kind]
     min_frames: ClassVar[int] = 1
-    invertible: ClassVar[bool] = False
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> TransformParams:
         """Draw this transform's parameters for a batch of ``shape`` from the clips' keys."""
@@ -147,7 +146,6 @@ class GeometricTransform(Transform):
     """A transform given by one forward affine matrix per clip (fused by matrix product)."""
 
     kind: ClassVar[Kind] = "geometric"
-    invertible: ClassVar[bool] = True
     exact: ClassVar[bool] = False  # true when the map sends pixel centres to pixel centres (no interpolation)
 
     def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
@@ -498,8 +496,6 @@ class TemporalReverse(TemporalTransform):
         [[3, 2, 1, 0]]
     """
 
-    invertible: ClassVar[bool] = True
-
     def __init__(self, p: float = 0.5) -> None:
         self.p = _prob("p", p)
 
@@ -541,8 +537,6 @@ class TemporalShuffle(_KFrames):
         >>> sorted(p.frame_map[0].tolist()) == list(range(8))
         True
     """
-
-    invertible: ClassVar[bool] = True
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FrameMapParams:
         T = shape.T
