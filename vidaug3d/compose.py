@@ -14,6 +14,12 @@ interpolating transforms in a row give a sharper (and different) result from app
 one; with at most one interpolating transform per stage (as in the paper preset, affine then flip)
 the fused result equals the sequential one to float precision. ``fuse=False`` runs the transforms
 one by one.
+
+Two executors run a plan, with identical results. On CUDA (and for inputs that require grad) each
+stage runs once over the batch, as above. On the CPU the whole plan runs clip by clip in a thread
+pool: a clip is gathered, converted, resampled, coloured, noised and erased while it is in cache,
+then written to the output, so memory traffic is one read of the input and one write of the output,
+and the extra memory is the output plus a few clip-sized buffers per thread.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ from dataclasses import dataclass
 from typing import Any, Literal, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from . import functional as VF
 from ._random import ClipKeys, eager, make_keys, per_clip
-from ._video import VideoShape, check_values, from_canonical, to_canonical
+from ._video import VideoShape, check_values, from_canonical, to_canonical, work_dtype
 from .errors import VidaugError, fail
 from .params import FlipParams, FrameMapParams, Record
 from .targets import check_targets, gather_targets, warp_targets
@@ -37,6 +44,10 @@ from .transforms import GeometricTransform, Transform
 __all__ = ["CallResult", "Compose", "TwoViews"]
 
 CallResult = Union[Tensor, tuple[Any, ...]]  # noqa: UP007 (a runtime alias on Python 3.10)
+
+# CPU inputs without autograd run through the streamed (clip-by-clip) executor; tests switch it off
+# to compare it with the batched one.
+_STREAM_CPU = True
 
 
 @dataclass(frozen=True)
@@ -167,6 +178,75 @@ class Compose:
 
     def execute(self, video: Tensor, record: Record, out_dtype: torch.dtype | None = None) -> Tensor:
         """Run the plan on a canonical ``(B, C, T, H, W)`` video with a given record (no checks)."""
+        if video.device.type == "cpu" and not video.requires_grad and video.shape[0] > 0 and _STREAM_CPU:
+            return self._execute_streamed(video, record, out_dtype)
+        return self._execute_batched(video, record, out_dtype)
+
+    def _execute_streamed(self, video: Tensor, record: Record, out_dtype: torch.dtype | None) -> Tensor:
+        """The CPU executor: the whole plan runs clip by clip, each clip in a thread of a pool.
+
+        The same stages and kernels as :meth:`_execute_batched`, one clip at a time: the clip's
+        frames are gathered, converted, resampled and coloured while they are in cache, and only
+        the output batch (plus a few clip-sized buffers per thread) is ever allocated. Results are
+        identical to the batched executor (a test checks it).
+        """
+        shape = VideoShape.of(video)
+        B, C, T, H, W = shape.as_tuple()
+        steps: list[tuple[str, Any]] = []
+        for stage in self.stages:
+            if stage.kind == "temporal":
+                fmap = self._stage_map(stage, record).to(torch.int64)
+                T = fmap.shape[1]
+                steps.append(("gather", fmap))
+            elif stage.kind == "geometric":
+                if all(self.transforms[i].exact for i in stage.indices):  # type: ignore[attr-defined]
+                    flip = torch.zeros(B, dtype=torch.bool)
+                    for i in stage.indices:
+                        p = record.params[i]
+                        assert isinstance(p, FlipParams)
+                        flip = flip ^ p.flip
+                    steps.append(("flip", flip.tolist()))
+                else:
+                    m = self._stage_matrix(stage, record, shape)
+                    wd = work_dtype(video.dtype)
+                    grid = VF._affine_grid(VF._theta(m, H, W, wd, video.device), H, W)
+                    steps.append(("warp", (grid, self._padding(stage))))
+            else:
+                pts = [self.transforms[i] for i in stage.indices]
+                ps = [record.params[i] for i in stage.indices]
+                ops = [t.clip_op(p) for t, p in zip(pts, ps, strict=True)]  # type: ignore[attr-defined]
+                steps.append(("pointwise", ops))
+        dtype = out_dtype or video.dtype
+        out = torch.empty((B, C, T, H, W), dtype=dtype)
+
+        def one(b: int) -> None:
+            x = video[b]
+            working = False  # as in _execute_batched: x is a float working clip we own
+            for kind, arg in steps:
+                if kind == "gather":
+                    x, working = VF.to_work(x.index_select(1, arg[b]), copy=False), True
+                elif kind == "flip":
+                    x, working = (VF.to_work(x.flip(-1), copy=False) if arg[b] else VF.to_work(x)), True
+                elif kind == "warp":
+                    grid, padding = arg
+                    c, t, h, w = x.shape
+                    xin = VF.to_work(x, copy=False).reshape(1, c * t, h, w)
+                    x = F.grid_sample(
+                        xin, grid[b : b + 1], mode="bilinear", padding_mode=padding, align_corners=False
+                    ).view(c, t, h, w)
+                    working = True
+                else:
+                    if not working:
+                        x, working = VF.to_work(x), True
+                    for op in arg:
+                        op(x, b)
+            out[b] = VF.from_work(x, dtype) if working else x
+
+        per_clip(one, B, video.device)
+        return out
+
+    def _execute_batched(self, video: Tensor, record: Record, out_dtype: torch.dtype | None) -> Tensor:
+        """The CUDA (and autograd) executor: each stage runs once over the whole batch."""
         shape = VideoShape.of(video)
         x = video
         working = False  # x is a float working tensor in [0, 1] that we own and may modify in place
@@ -192,8 +272,8 @@ class Compose:
                 pts = [self.transforms[i] for i in stage.indices]
                 ps = [record.params[i] for i in stage.indices]
                 if x.device.type == "cpu" and not x.requires_grad:
-                    # CPU: the stage runs clip by clip in a thread pool, each clip cache-resident
-                    # across all the stage's ops (one trip through memory instead of one per op).
+                    # CPU (batched executor only when streaming is off): the stage runs clip by clip in
+                    # a thread pool, each clip cache-resident across all the stage's ops.
                     ops = [t.clip_op(p) for t, p in zip(pts, ps, strict=True)]  # type: ignore[attr-defined]
                     per_clip(functools.partial(_run_clip_ops, x, ops), shape.B, x.device)
                 else:

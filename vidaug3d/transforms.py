@@ -178,8 +178,8 @@ class PointwiseTransform(Transform):
     def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
         """An in-place function ``op(clip, b)`` for one clip ``(C, T, H, W)`` of the working tensor.
 
-        The CPU executor runs a stage's clip ops clip by clip in a thread pool, so that the clip
-        stays in cache across the stage's ops. The result equals :meth:`apply_` to float rounding.
+        The CPU executor runs the whole plan clip by clip in a thread pool, so that the clip stays
+        in cache across all its ops. The result equals :meth:`apply_` to float rounding.
         """
 
         def op(clip: Tensor, b: int) -> None:
