@@ -246,9 +246,11 @@ def peak_extra_memory(fn: Callable[[], object], device: torch.device) -> dict[st
     CUDA: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, minus the allocation before.
     CPU: ``tracemalloc`` does not see torch's allocator, so one call runs under ``torch.profiler`` with
     ``profile_memory=True``; its ``[memory]`` events (allocations > 0, frees < 0) are summed in time order and
-    the running maximum is the peak. This counts every tensor torch allocates on the calling thread (including
-    those freed before the call returns, and the returned output); it does not count allocations made on
-    other Python threads, nor memory outside torch's allocator (OpenMP/MKL scratch, Python objects).
+    the running maximum is the peak. The profiler only sees the calling thread, so the call runs with one torch
+    thread: vidaug3d's clip thread pool then runs every clip on the calling thread, and every tensor the call
+    allocates is counted (including those freed before it returns, and the returned output). Memory outside
+    torch's allocator (OpenMP/MKL scratch, Python objects) is not counted. With N threads the pool holds up to
+    N clips' buffers at once instead of one (see ``threads_bound`` in the caller).
 
     Returns:
         ``{"bytes": int, "method": str}``.
@@ -266,9 +268,14 @@ def peak_extra_memory(fn: Callable[[], object], device: torch.device) -> dict[st
 
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        out = fn()
-        del out
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            out = fn()
+            del out
+    finally:
+        torch.set_num_threads(threads)
     # the raw kineto events keep every allocation (+nbytes) and free (-nbytes) with its time stamp
     events = sorted(
         (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
@@ -279,7 +286,7 @@ def peak_extra_memory(fn: Callable[[], object], device: torch.device) -> dict[st
         if e.device_type() == torch.autograd.DeviceType.CPU:
             running += int(e.nbytes())
             peak = max(peak, running)
-    return {"bytes": int(peak), "method": "torch.profiler(profile_memory=True), calling thread"}
+    return {"bytes": int(peak), "method": "torch.profiler(profile_memory=True), one torch thread"}
 
 
 # --------------------------------------------------------------------------------------------------------------

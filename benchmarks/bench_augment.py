@@ -434,6 +434,13 @@ def run_config(
             rows[key]["peak_extra_x_input"] = mem["bytes"] / video.nbytes
             rows[key]["peak_extra_x_float32_batch"] = mem["bytes"] / (video.numel() * 4)
             rows[key]["memory_method"] = mem["method"]
+            if key[0].startswith("vidaug3d") and device.type == "cpu":
+                # measured with one thread, i.e. one clip in flight; the pool keeps up to N in flight
+                out_bytes = video.nbytes * key[1]
+                n = torch.get_num_threads()
+                bound = out_bytes + n * max(0, mem["bytes"] - out_bytes)
+                rows[key]["peak_extra_threads_bound_bytes"] = bound
+                rows[key]["peak_extra_threads_bound_x_input"] = bound / video.nbytes
     for name, views in fns:
         row = rows[(name, views)]
         if ("kornia", views) in times:

@@ -108,6 +108,24 @@ def test_peak_memory_of_a_copy_is_its_output(quick_run: dict) -> None:
             assert r["peak_extra_bytes"] == r["input_bytes"] * r["views"], r
 
 
+def test_peak_memory_counts_the_clip_thread_pool(bench: ModuleType) -> None:
+    """vidaug3d's CPU executor works on pool threads, which the profiler does not see: the measurement
+    runs the call with one thread, so each clip's float working buffer is counted with the output."""
+    import vidaug3d as va
+
+    common = sys.modules[bench.peak_extra_memory.__module__]
+    video = torch.randint(0, 256, (4, 1, 8, 24, 24), dtype=torch.uint8)
+    aug = va.presets.paper()
+    torch.set_num_threads(2)
+    try:
+        mem = common.peak_extra_memory(lambda: aug(video, seed=0), torch.device("cpu"))
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(1)
+    clip_float = 1 * 8 * 24 * 24 * 4  # a clip converted to float, and its resampled copy, coexist
+    assert mem["bytes"] >= video.nbytes + 2 * clip_float, mem  # the calling thread alone sees ~38 KB
+
+
 def test_record_size_and_targets_are_reported(quick_run: dict) -> None:
     records = quick_run["records"]
     assert len(records) == len(SHAPES) * 2
