@@ -16,6 +16,7 @@ with its own parameters drawn from one seeded CPU generator (per process), whose
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import math
 import os
@@ -449,10 +450,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cfg = parse_args(argv)
     keep_freed_heap_memory()
     rank, world_size, local_rank = setup_distributed()
+    finished = False
     try:
-        return _main(cfg, rank, world_size, local_rank)
+        summary = _main(cfg, rank, world_size, local_rank)
+        finished = True
+        return summary
     finally:
         if world_size > 1 and dist.is_initialized():
+            if finished:
+                # No process tears its connections down while another still uses them (rank 0 works
+                # on after the others): without this, the first process to leave aborted now and then.
+                dist.barrier()
+            gc.collect()  # free everything that holds the process group while Python is fully alive
             dist.destroy_process_group()
 
 
@@ -673,6 +682,13 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
 if __name__ == "__main__":
     try:
         main()
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # Under torchrun, leave without interpreter finalisation: gloo's threads occasionally
+            # aborted (SIGABRT/SIGSEGV) while Python tore itself down after a successful run. Every
+            # file is closed and the process group destroyed by now.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
     except NonFiniteLossError as exc:
         raise SystemExit(f"error: {exc}") from None
     except (ValueError, FileNotFoundError) as exc:
