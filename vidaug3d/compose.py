@@ -208,9 +208,8 @@ class Compose:
                     steps.append(("flip", flip.tolist()))
                 else:
                     m = self._stage_matrix(stage, record, shape)
-                    wd = work_dtype(video.dtype)
-                    grid = VF._affine_grid(VF._theta(m, H, W, wd, video.device), H, W)
-                    steps.append(("warp", (grid, self._padding(stage))))
+                    theta = VF._theta(m, H, W, work_dtype(video.dtype), video.device)
+                    steps.append(("warp", (theta, self._padding(stage))))
             else:
                 pts = [self.transforms[i] for i in stage.indices]
                 ps = [record.params[i] for i in stage.indices]
@@ -228,11 +227,15 @@ class Compose:
                 elif kind == "flip":
                     x, working = (VF.to_work(x.flip(-1), copy=False) if arg[b] else VF.to_work(x)), True
                 elif kind == "warp":
-                    grid, padding = arg
+                    theta, padding = arg
                     c, t, h, w = x.shape
-                    xin = VF.to_work(x, copy=False).reshape(1, c * t, h, w)
+                    # one clip's grid and input only: nothing batch-sized beyond the output
                     x = F.grid_sample(
-                        xin, grid[b : b + 1], mode="bilinear", padding_mode=padding, align_corners=False
+                        VF.to_work(x, copy=False).reshape(1, c * t, h, w),
+                        VF._affine_grid(theta[b : b + 1], h, w),
+                        mode="bilinear",
+                        padding_mode=padding,
+                        align_corners=False,
                     ).view(c, t, h, w)
                     working = True
                 else:
@@ -240,7 +243,12 @@ class Compose:
                         x, working = VF.to_work(x), True
                     for op in arg:
                         op(x, b)
-            out[b] = VF.from_work(x, dtype) if working else x
+            if not working:
+                out[b] = x
+            elif dtype == torch.uint8:  # VF.from_work, writing the last cast straight into the output
+                out[b].copy_(x.mul_(255.0).round_().to(torch.int16))
+            else:
+                out[b] = x
 
         per_clip(one, B, video.device)
         return out
