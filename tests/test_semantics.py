@@ -486,3 +486,37 @@ def test_streamed_cpu_executor_equals_batched_executor(
     assert streamed.dtype == batched.dtype == (out_dtype or dtype)
     assert streamed.shape == batched.shape == video.shape
     assert torch.equal(streamed, batched)
+
+
+@given(
+    shape=shapes(min_t=4, max_b=5),
+    seed=seeds,
+    dtype=st.sampled_from(DTYPES),
+    threads=st.sampled_from([1, 2]),
+    same=st.booleans(),
+    btchw=st.booleans(),
+)
+def test_two_views_in_one_pass_equal_two_separate_calls(
+    shape: tuple[int, ...], seed: int, dtype: torch.dtype, threads: int, same: bool, btchw: bool
+) -> None:
+    # On the CPU TwoViews makes both views of a clip in one task; it must equal calling each view's
+    # pipeline on its own with view=0 and view=1.
+    first = va.presets.paper()
+    second = first if same else _ORDERS[2]()
+    video = make_video(shape, seed, dtype)
+    layout = None
+    if btchw:
+        video, layout = video.transpose(1, 2), "BTCHW"  # a non-contiguous view in another layout
+    ids = list(range(10, 10 + shape[0]))
+    torch.set_num_threads(threads)
+    try:
+        (v1, r1), (v2, r2) = va.TwoViews(first, second)(
+            video, seed=seed, sample_ids=ids, epoch=2, return_params=True, layout=layout
+        )
+    finally:
+        torch.set_num_threads(1)
+    s1, q1 = first(video, seed=seed, sample_ids=ids, epoch=2, view=0, return_params=True, layout=layout)
+    s2, q2 = second(video, seed=seed, sample_ids=ids, epoch=2, view=1, return_params=True, layout=layout)
+    assert r1 == q1 and r2 == q2
+    assert torch.equal(v1, s1) and torch.equal(v2, s2)
+    assert v1.shape == video.shape and v1.dtype == dtype

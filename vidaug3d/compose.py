@@ -35,7 +35,7 @@ from torch import Tensor
 
 from . import functional as VF
 from ._random import ClipKeys, eager, make_keys, per_clip
-from ._video import VideoShape, check_values, from_canonical, to_canonical, work_dtype
+from ._video import Layout, VideoShape, check_values, from_canonical, to_canonical, work_dtype
 from .errors import VidaugError, fail
 from .params import FlipParams, FrameMapParams, Record
 from .targets import check_targets, gather_targets, warp_targets
@@ -190,6 +190,14 @@ class Compose:
         the output batch (plus a few clip-sized buffers per thread) is ever allocated. Results are
         identical to the batched executor (a test checks it).
         """
+        one, out = self._stream_plan(video, record, out_dtype)
+        per_clip(one, video.shape[0], video.device)
+        return out
+
+    def _stream_plan(
+        self, video: Tensor, record: Record, out_dtype: torch.dtype | None
+    ) -> tuple[Callable[[int], None], Tensor]:
+        """The streamed executor's per-clip task ``one(b)`` and the output it fills."""
         shape = VideoShape.of(video)
         B, C, T, H, W = shape.as_tuple()
         steps: list[tuple[str, Any]] = []
@@ -250,8 +258,7 @@ class Compose:
             else:
                 out[b] = x
 
-        per_clip(one, B, video.device)
-        return out
+        return one, out
 
     def _execute_batched(self, video: Tensor, record: Record, out_dtype: torch.dtype | None) -> Tensor:
         """The CUDA (and autograd) executor: each stage runs once over the whole batch."""
@@ -342,6 +349,36 @@ class Compose:
             The augmented video; ``(video, targets)`` with targets; ``(video, params)`` with
             ``return_params``; ``(video, targets, params)`` with both.
         """
+        v, lay, record = self._prepare(
+            video,
+            generator=generator,
+            seed=seed,
+            sample_ids=sample_ids,
+            epoch=epoch,
+            view=view,
+            params=params,
+            layout=layout,
+            out_dtype=out_dtype,
+        )
+        if self.check_values or (self.check_values is None and v.device.type == "cpu"):
+            check_values(v)
+        out = from_canonical(self.execute(v, record, out_dtype), lay)
+        return self._result(out, lay, record, targets, return_params)
+
+    def _prepare(
+        self,
+        video: Tensor,
+        *,
+        generator: torch.Generator | None,
+        seed: int | None,
+        sample_ids: Tensor | Sequence[int] | None,
+        epoch: int,
+        view: int,
+        params: Record | dict[str, Any] | None,
+        layout: str | None,
+        out_dtype: torch.dtype | None,
+    ) -> tuple[Tensor, Layout, Record]:
+        """Check a call's arguments: the canonical video, its layout and the record to run."""
         v, lay = to_canonical(video, layout)
         shape = VideoShape.of(v)
         if self.min_frames > shape.T:
@@ -372,9 +409,16 @@ class Compose:
                     shape.B, generator=generator, seed=seed, sample_ids=sample_ids, epoch=epoch, view=view
                 ),
             )
-        if self.check_values or (self.check_values is None and v.device.type == "cpu"):
-            check_values(v)
-        out = from_canonical(self.execute(v, record, out_dtype), lay)
+        return v, lay, record
+
+    def _result(
+        self,
+        out: Tensor,
+        lay: Layout,
+        record: Record,
+        targets: Mapping[str, Tensor] | None,
+        return_params: bool,
+    ) -> CallResult:
         result: list[Any] = [out]
         if targets is not None:
             tg = dict(targets)
@@ -495,4 +539,32 @@ class TwoViews:
             layout=layout,
             out_dtype=out_dtype,
         )
+        a, b = self.first, self.second
+        if (
+            isinstance(a, Compose)
+            and isinstance(b, Compose)
+            and video.device.type == "cpu"
+            and not video.requires_grad
+            and _STREAM_CPU
+        ):
+            # Both views in one pass over the clips: each clip is read once, while it is in cache,
+            # and both of its views are made from it. Identical to two separate calls.
+            pk = {k: val for k, val in kw.items() if k != "return_params"}
+            v, lay, rec1 = a._prepare(video, generator=None, params=None, view=0, **pk)
+            _, _, rec2 = b._prepare(video, generator=None, params=None, view=1, **pk)
+            if v.shape[0] > 0:
+                if any(p.check_values or p.check_values is None for p in (a, b)):
+                    check_values(v)
+                one1, out1 = a._stream_plan(v, rec1, out_dtype)
+                one2, out2 = b._stream_plan(v, rec2, out_dtype)
+
+                def both(i: int) -> None:
+                    one1(i)
+                    one2(i)
+
+                per_clip(both, v.shape[0], v.device)
+                return (
+                    a._result(from_canonical(out1, lay), lay, rec1, None, return_params),
+                    b._result(from_canonical(out2, lay), lay, rec2, None, return_params),
+                )
         return self.first(video, view=0, **kw), self.second(video, view=1, **kw)
