@@ -109,3 +109,32 @@ def test_thread_pool_survives_fork() -> None:
 def _augment_with_two_threads() -> tuple[int, ...]:
     torch.set_num_threads(2)
     return tuple(va.presets.paper()(torch.rand(4, 1, 8, 16, 16), seed=1).shape)
+
+
+def test_clip_pool_called_from_its_own_threads_runs_inline() -> None:
+    # A clip task that runs a batched op which itself goes clip by clip must not wait on the pool it
+    # runs in (with every worker waiting, nothing would run: a deadlock).
+    import threading
+
+    from vidaug3d._random import per_clip
+
+    cpu = torch.device("cpu")
+    seen: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def outer(a: int) -> None:
+        def inner(b: int) -> None:
+            with lock:
+                seen.append((a, b))
+
+        per_clip(inner, 3, cpu)
+
+    torch.set_num_threads(2)
+    try:
+        t = threading.Thread(target=per_clip, args=(outer, 4, cpu), daemon=True)
+        t.start()
+        t.join(timeout=60)
+    finally:
+        torch.set_num_threads(1)
+    assert not t.is_alive(), "nested per_clip deadlocked"
+    assert sorted(seen) == [(a, b) for a in range(4) for b in range(3)]

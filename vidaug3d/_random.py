@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import secrets
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -203,13 +204,22 @@ def make_keys(
 
 
 _POOL: ThreadPoolExecutor | None = None
+_IN_WORKER = threading.local()  # .active is True on the pool's own threads
+
+
+def _mark_worker() -> None:
+    _IN_WORKER.active = True
 
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
     workers = max(1, torch.get_num_threads())
     if _POOL is None or _POOL._max_workers != workers:
-        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vidaug3d")
+        if _POOL is not None:
+            _POOL.shutdown(wait=False)  # its threads finish what they hold, then exit
+        _POOL = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="vidaug3d", initializer=_mark_worker
+        )
     return _POOL
 
 
@@ -253,8 +263,17 @@ def draw_noise(seeds: Tensor, like: Tensor) -> Tensor:
 
 @eager  # a thread pool over clips: runs eagerly inside a compiled pipeline
 def per_clip(fn: Callable[[int], None], n: int, device: torch.device) -> None:
-    """Run ``fn(b)`` for every clip: in parallel threads on a multi-threaded CPU, else in order."""
-    if device.type == "cpu" and n > 1 and torch.get_num_threads() > 1:
+    """Run ``fn(b)`` for every clip: in parallel threads on a multi-threaded CPU, else in order.
+
+    Called from one of the pool's own threads (a clip task that runs a batched op which itself goes
+    clip by clip), it runs in order on that thread: waiting on the pool from inside it could deadlock.
+    """
+    if (
+        device.type == "cpu"
+        and n > 1
+        and torch.get_num_threads() > 1
+        and not getattr(_IN_WORKER, "active", False)
+    ):
         list(_pool().map(fn, range(n)))
     else:
         for b in range(n):
