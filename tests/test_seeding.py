@@ -138,3 +138,16 @@ def test_clip_pool_called_from_its_own_threads_runs_inline() -> None:
         torch.set_num_threads(1)
     assert not t.is_alive(), "nested per_clip deadlocked"
     assert sorted(seen) == [(a, b) for a in range(4) for b in range(3)]
+
+
+def test_vectorised_hash_equals_the_python_int_hash() -> None:
+    # The parameter draws rest on _mix (int64 tensor ops that must never overflow); the reference is
+    # the same finaliser on Python's unbounded ints.
+    from vidaug3d._random import _mix, _mix_int
+
+    g = torch.Generator().manual_seed(0)
+    edges = [0, 1, 2, 3, 0xFFFF, 0x10000, 2**31 - 1, 2**31, 2**31 + 1, 2**32 - 2, 2**32 - 1]
+    xs = torch.cat([torch.tensor(edges), torch.randint(0, 2**32, (5000,), generator=g)])
+    got = _mix(xs).tolist()
+    assert got == [_mix_int(int(v)) for v in xs.tolist()]
+    assert all(0 <= v < 2**32 for v in got)

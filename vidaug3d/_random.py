@@ -42,9 +42,11 @@ _U24 = 1.0 / (1 << 24)
 
 
 def _mul32(x: Tensor, c: int) -> Tensor:
-    """Low 32 bits of ``x * c`` for ``x`` in [0, 2**32) without int64 overflow."""
-    lo, hi = c & 0xFFFF, c >> 16
-    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _M32
+    """Low 32 bits of ``x * c`` for ``x`` and ``c`` in [0, 2**32), without int64 overflow."""
+    if c < (1 << 31):
+        return (x * c) & _M32  # the product is below 2**63
+    # c = 2**31 + r: x * 2**31 = (x & 1) * 2**31 (mod 2**32), and x * r < 2**63 - 2**32
+    return (x * (c - (1 << 31)) + ((x & 1) << 31)) & _M32
 
 
 def _mix(x: Tensor) -> Tensor:
