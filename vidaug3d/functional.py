@@ -15,6 +15,7 @@ forward map from input to output coordinates; :func:`warp` resamples with its in
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -209,13 +210,29 @@ def _theta(matrix: Tensor, H: int, W: int, dtype: torch.dtype, device: torch.dev
     return to_device(theta, device, dtype)
 
 
+def _pixel_centres(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Normalised pixel-centre coordinates ``(2 i + 1) / n - 1`` (``align_corners=False``)."""
+    return (torch.arange(n, device=device, dtype=dtype) * 2 + 1) / n - 1
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_pixel_centres(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    with torch.inference_mode(False), torch.no_grad():  # a plain tensor, whatever mode the first call ran in
+        return _pixel_centres(n, dtype, device)
+
+
 def _affine_grid(theta: Tensor, H: int, W: int) -> Tensor:
-    """``F.affine_grid(theta, ..., align_corners=False)`` as two broadcast multiply-adds (no bmm)."""
-    xs = (torch.arange(W, device=theta.device, dtype=theta.dtype) * 2 + 1) / W - 1
-    ys = (torch.arange(H, device=theta.device, dtype=theta.dtype) * 2 + 1) / H - 1
+    """``F.affine_grid(theta, ..., align_corners=False)`` as two broadcast multiply-adds (no bmm).
+
+    Eager calls reuse cached coordinate vectors (the CPU executor builds one grid per clip, where
+    rebuilding them was most of the cost); compiled code computes them in the graph.
+    """
+    centres = _pixel_centres if torch.compiler.is_compiling() else _cached_pixel_centres
+    xs = centres(W, theta.dtype, theta.device).view(1, 1, W)
+    ys = centres(H, theta.dtype, theta.device).view(1, H, 1)
     t = theta.view(-1, 6, 1, 1)
-    gx = t[:, 0] * xs.view(1, 1, W) + (t[:, 1] * ys.view(1, H, 1) + t[:, 2])
-    gy = t[:, 3] * xs.view(1, 1, W) + (t[:, 4] * ys.view(1, H, 1) + t[:, 5])
+    gx = t[:, 0] * xs + (t[:, 1] * ys + t[:, 2])
+    gy = t[:, 3] * xs + (t[:, 4] * ys + t[:, 5])
     return torch.stack([gx, gy], dim=-1)
 
 
