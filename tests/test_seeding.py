@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 
 import numpy as np
+import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -151,3 +152,32 @@ def test_vectorised_hash_equals_the_python_int_hash() -> None:
     got = _mix(xs).tolist()
     assert got == [_mix_int(int(v)) for v in xs.tolist()]
     assert all(0 <= v < 2**32 for v in got)
+
+
+def test_an_error_in_one_clip_task_reaches_the_caller_after_the_others_stop() -> None:
+    import threading
+    import time
+
+    from vidaug3d._random import per_clip
+
+    ran: list[int] = []
+    lock = threading.Lock()
+
+    def fn(b: int) -> None:
+        if b == 2:
+            raise ValueError("clip 2")
+        time.sleep(0.002)  # a clip's work (releases the GIL, as torch ops do)
+        with lock:
+            ran.append(b)
+
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match="clip 2"):
+            per_clip(fn, 50, torch.device("cpu"))
+        done = list(ran)
+        time.sleep(0.3)  # nothing is still running in the background
+        assert ran == done
+        per_clip(lambda b: None, 4, torch.device("cpu"))  # the pool still works afterwards
+    finally:
+        torch.set_num_threads(1)
+    assert 2 not in done and len(done) < 20  # the clips after the failure were not run

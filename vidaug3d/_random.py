@@ -215,7 +215,7 @@ def _mark_worker() -> None:
 
 def _pool() -> ThreadPoolExecutor:
     global _POOL
-    workers = max(1, torch.get_num_threads())
+    workers = max(1, torch.get_num_threads() - 1)  # the calling thread is the other worker
     if _POOL is None or _POOL._max_workers != workers:
         if _POOL is not None:
             _POOL.shutdown(wait=False)  # its threads finish what they hold, then exit
@@ -270,16 +270,43 @@ def per_clip(fn: Callable[[int], None], n: int, device: torch.device) -> None:
     Called from one of the pool's own threads (a clip task that runs a batched op which itself goes
     clip by clip), it runs in order on that thread: waiting on the pool from inside it could deadlock.
     """
-    if (
-        device.type == "cpu"
-        and n > 1
-        and torch.get_num_threads() > 1
-        and not getattr(_IN_WORKER, "active", False)
-    ):
-        list(_pool().map(fn, range(n)))
-    else:
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or n < 2 or threads < 2 or getattr(_IN_WORKER, "active", False):
         for b in range(n):
             fn(b)
+        return
+    # The calling thread and (threads - 1) pool threads take clips from one queue until it is empty:
+    # a few wake-ups per call instead of one future per clip, and no thread idles while clips remain.
+    todo = iter(range(n))
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def drain() -> None:
+        while not failed.is_set():
+            with lock:
+                b = next(todo, None)
+            if b is None:
+                return
+            try:
+                fn(b)
+            except BaseException:
+                failed.set()  # the others stop taking clips
+                raise
+
+    pool = _pool()
+    helpers = [pool.submit(drain) for _ in range(min(threads, n) - 1)]
+    error: BaseException | None = None
+    try:
+        drain()
+    except BaseException as exc:  # let the helpers finish before the error leaves this call
+        error = exc
+    for h in helpers:
+        try:
+            h.result()
+        except BaseException as exc:
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 @eager  # per-clip generators: eager even inside a compiled pipeline
