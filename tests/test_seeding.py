@@ -181,3 +181,21 @@ def test_an_error_in_one_clip_task_reaches_the_caller_after_the_others_stop() ->
     finally:
         torch.set_num_threads(1)
     assert 2 not in done and len(done) < 20  # the clips after the failure were not run
+
+
+def test_prefetched_draws_equal_draws_made_one_by_one() -> None:
+    from vidaug3d._random import make_keys
+    from vidaug3d._video import VideoShape
+
+    keys = make_keys(7, seed=11, sample_ids=list(range(100, 107)), epoch=3)
+    wanted = [(0, 0, 1), (3, 1, 16), (0, 0, 1), (7, 2, 23)]  # a repeat is computed once
+    ahead = keys.prefetch(wanted)
+    for d in [*wanted, (5, 0, 4)]:  # (5, 0, 4) was not prefetched: computed when asked
+        assert torch.equal(ahead.uniform(*d), keys.uniform(*d)), d
+    # a pipeline's first call logs its draws, later calls prefetch them: the records are the same
+    aug = va.presets.paper()
+    shape = VideoShape.of(torch.empty(7, 3, 16, 20, 24))
+    first = aug.sample_params(shape, keys)
+    assert aug._draws  # the plan was recorded
+    assert aug.sample_params(shape, keys) == first
+    assert va.presets.paper().sample_params(shape, keys) == first

@@ -13,12 +13,13 @@ Only the Gaussian noise field is drawn from a stateful generator: each clip gets
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 import torch
@@ -88,6 +89,19 @@ def _stream_constants(slot: int, stream: int, n: int) -> Tensor:
     return _mix(_mix((counter + _GOLDEN) & _M32) ^ base)
 
 
+Draw = tuple[int, int, int]  # (slot, stream, n) of one ClipKeys.uniform request
+
+
+@functools.lru_cache(maxsize=64)
+def _joint_constants(draws: tuple[Draw, ...]) -> tuple[Tensor, tuple[tuple[int, int], ...]]:
+    """The stream constants of several draws side by side, and each draw's column range."""
+    parts = [_stream_constants(*d) for d in draws]
+    ends = list(itertools.accumulate(p.numel() for p in parts))
+    offsets = tuple(zip([0, *ends[:-1]], ends, strict=True))
+    consts = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
+    return consts, offsets
+
+
 def _split64(v: Tensor | int) -> tuple[Tensor | int, Tensor | int]:
     if isinstance(v, int):
         v &= (1 << 64) - 1
@@ -104,6 +118,10 @@ class ClipKeys:
     """
 
     keys: Tensor
+    # uniform() draws computed ahead in one hash evaluation (see prefetch), and a log of the draws
+    # asked for (see recording); neither changes any value
+    drawn: Mapping[Draw, Tensor] | None = field(default=None, compare=False, repr=False)
+    log: list[Draw] | None = field(default=None, compare=False, repr=False)
 
     @property
     def batch_size(self) -> int:
@@ -117,8 +135,30 @@ class ClipKeys:
             stream: A per-transform stream number, so that different draws never share numbers.
             n: How many numbers per clip.
         """
+        if self.drawn is not None and (slot, stream, n) in self.drawn:
+            return self.drawn[(slot, stream, n)]
+        if self.log is not None:
+            self.log.append((slot, stream, n))
         h = _mix(self.keys[:, None] ^ _stream_constants(slot, stream, n)[None, :])
         return (h >> 8).to(torch.float32) * _U24
+
+    def recording(self) -> ClipKeys:
+        """The same keys, logging every :meth:`uniform` request in ``log``."""
+        return ClipKeys(self.keys, log=[])
+
+    def prefetch(self, draws: Sequence[Draw]) -> ClipKeys:
+        """The same keys with the ``draws`` (``(slot, stream, n)``) computed in one hash evaluation.
+
+        A pipeline makes a dozen small draws per call; hashing them together costs one round of
+        tensor ops instead of one per draw. Each draw's values are exactly what :meth:`uniform`
+        computes on its own (the hash is elementwise); a draw not listed is computed when asked.
+        """
+        draws = tuple(dict.fromkeys(draws))
+        consts, offsets = _joint_constants(draws)
+        h = _mix(self.keys[:, None] ^ consts[None, :])
+        u = (h >> 8).to(torch.float32) * _U24
+        drawn = {d: u[:, a:b] for d, (a, b) in zip(draws, offsets, strict=True)}
+        return ClipKeys(self.keys, drawn=drawn)
 
     def seeds(self, slot: int, stream: int) -> Tensor:
         """``(B,)`` int64 seeds in [0, 2**63) for the clips' noise generators."""

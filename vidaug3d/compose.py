@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from . import functional as VF
-from ._random import ClipKeys, eager, make_keys, per_clip
+from ._random import ClipKeys, Draw, eager, make_keys, per_clip
 from ._video import Layout, VideoShape, check_values, from_canonical, to_canonical, work_dtype
 from .errors import VidaugError, fail
 from .params import FlipParams, FrameMapParams, Record
@@ -120,6 +120,7 @@ class Compose:
         self.check_values = check_values
         self.stages = plan(self.transforms, self.fuse)
         self.min_frames = max((t.min_frames for t in self.transforms), default=1)
+        self._draws: dict[tuple[int, int, int, int], tuple[Draw, ...]] = {}
 
     def __repr__(self) -> str:
         inner = ",\n  ".join(repr(t) for t in self.transforms)
@@ -132,7 +133,15 @@ class Compose:
     @eager  # O(B) host-side work; compiling it buys nothing
     def sample_params(self, shape: VideoShape, keys: ClipKeys) -> Record:
         """Draw every transform's parameters (on the CPU) for a batch of ``shape``."""
-        params = tuple(t.sample_params(shape, keys, slot) for slot, t in enumerate(self.transforms))
+        # The first call for a frame shape logs the uniform draws the transforms ask for; later calls
+        # hash them all in one evaluation (same values, a dozen rounds of small tensor ops fewer).
+        sig = (shape.C, shape.T, shape.H, shape.W)
+        plans = self.__dict__.setdefault("_draws", {})  # (unpickled from before the attribute existed)
+        draws = plans.get(sig)
+        k = keys.recording() if draws is None else keys.prefetch(draws)
+        params = tuple(t.sample_params(shape, k, slot) for slot, t in enumerate(self.transforms))
+        if draws is None and k.log is not None:
+            plans[sig] = tuple(k.log)
         return Record(tuple(type(t).__name__ for t in self.transforms), params, shape.as_tuple())
 
     def _check_record(self, record: object, shape: VideoShape) -> Record:
