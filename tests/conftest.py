@@ -36,3 +36,12 @@ def device(request: pytest.FixtureRequest) -> str:
 def _few_threads() -> None:
     # Tests run under xdist on 2 cores: keep each worker to one intra-op thread.
     torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _clip_pool_for_small_clips(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CPU executor runs clips serially when they are small (MIN_PARALLEL_WORK elements); the
+    # tests' videos are small, and the tests that set two threads are there to exercise the pool.
+    import vidaug3d._random
+
+    monkeypatch.setattr(vidaug3d._random, "MIN_PARALLEL_WORK", 0)

@@ -199,3 +199,28 @@ def test_prefetched_draws_equal_draws_made_one_by_one() -> None:
     assert aug._draws  # the plan was recorded
     assert aug.sample_params(shape, keys) == first
     assert va.presets.paper().sample_params(shape, keys) == first
+
+
+def test_small_clips_run_on_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    import vidaug3d._random as vr
+
+    monkeypatch.setattr(vr, "MIN_PARALLEL_WORK", 1000)
+    names: list[str] = []
+    torch.set_num_threads(2)
+    try:
+        vr.per_clip(lambda b: names.append(threading.current_thread().name), 6, torch.device("cpu"), work=999)
+        small = set(names)
+        names.clear()
+
+        def slow(b: int) -> None:
+            time.sleep(0.002)  # a clip's work, releasing the GIL as torch ops do
+            names.append(threading.current_thread().name)
+
+        vr.per_clip(slow, 60, torch.device("cpu"), work=1000)
+    finally:
+        torch.set_num_threads(1)
+    assert small == {threading.current_thread().name}
+    assert len(names) == 60 and len(set(names)) == 2  # the caller and one pool thread

@@ -200,7 +200,7 @@ class Compose:
         identical to the batched executor (a test checks it).
         """
         one, out = self._stream_plan(video, record, out_dtype)
-        per_clip(one, video.shape[0], video.device)
+        per_clip(one, video.shape[0], video.device, work=video[0].numel())
         return out
 
     def _stream_plan(
@@ -571,7 +571,7 @@ class TwoViews:
                     one1(i)
                     one2(i)
 
-                per_clip(both, v.shape[0], v.device)
+                per_clip(both, v.shape[0], v.device, work=2 * v[0].numel())
                 return (
                     a._result(from_canonical(out1, lay), lay, rec1, None, return_params),
                     b._result(from_canonical(out2, lay), lay, rec2, None, return_params),
