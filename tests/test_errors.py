@@ -158,3 +158,22 @@ def test_inverse_of_non_invertible_pipeline() -> None:
     with pytest.raises(va.VidaugError, match="cannot be inverted"):
         aug.inverse(out, rec)
     assert aug.inverse(out, rec, strict=False).shape == video.shape
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_out_of_range_clip_is_named(threads: int) -> None:
+    # The CPU executor checks each clip in its own task; the message names the clip.
+    video = torch.rand(4, 1, 4, 8, 8)
+    video[2, 0, 1, 3, 3] = 1.5
+    torch.set_num_threads(threads)
+    try:
+        with pytest.raises(va.VidaugError, match=r"video: got 'values in \[.*, 1\.5\] \(in clip 2\)'"):
+            va.presets.paper()(video, seed=0)
+        with pytest.raises(va.VidaugError, match=r"in clip 2"):
+            va.TwoViews(va.presets.paper())(video, seed=0)
+        video[2, 0, 1, 3, 3] = float("nan")
+        with pytest.raises(va.VidaugError, match=r"NaN or inf \(in clip 2\)"):
+            va.presets.paper()(video, seed=0)
+        assert va.Compose([va.GaussianNoise()], check_values=False)(video, seed=0).shape == video.shape
+    finally:
+        torch.set_num_threads(1)

@@ -118,22 +118,24 @@ def from_canonical(out: Tensor, lay: Layout) -> Tensor:
 
 
 @eager  # reads values on the host: a graph break either way, so keep it out of compiled graphs
-def check_values(video: Tensor) -> None:
+def check_values(video: Tensor, clip: int | None = None) -> None:
     """Reject NaN/inf and, for float videos, values outside [0, 1] (one reduction pass).
 
     This reads the tensor's values: on CUDA it synchronises with the host, so the pipelines call it
-    on CPU tensors only unless asked to.
+    on CPU tensors only unless asked to. ``clip`` names the batch index of a one-clip ``video`` in
+    the message (the CPU executor checks each clip in its task, while the clip is in cache).
     """
     if video.dtype == torch.uint8:
         return
     lo, hi = torch.aminmax(video.detach())
     lo_f, hi_f = float(lo), float(hi)
+    where = "" if clip is None else f" (in clip {clip})"
     if not (lo_f == lo_f and hi_f == hi_f) or lo_f in (float("inf"), float("-inf")) or hi_f == float("inf"):
-        raise fail("video", "a tensor containing NaN or inf", "finite values in [0, 1]")
+        raise fail("video", "a tensor containing NaN or inf" + where, "finite values in [0, 1]")
     if lo_f < 0.0 or hi_f > 1.0:
         raise fail(
             "video",
-            f"values in [{lo_f:.4g}, {hi_f:.4g}]",
+            f"values in [{lo_f:.4g}, {hi_f:.4g}]" + where,
             "float values in [0, 1] (or uint8 in [0, 255]); normalise after augmenting",
         )
 

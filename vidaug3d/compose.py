@@ -50,6 +50,11 @@ CallResult = Union[Tensor, tuple[Any, ...]]  # noqa: UP007 (a runtime alias on P
 _STREAM_CPU = True
 
 
+def _streams(video: Tensor) -> bool:
+    """Whether the clip-streamed CPU executor runs this canonical video."""
+    return video.device.type == "cpu" and not video.requires_grad and video.shape[0] > 0 and _STREAM_CPU
+
+
 @dataclass(frozen=True)
 class Stage:
     """A run of consecutive transforms of one kind, executed as one fused step."""
@@ -187,11 +192,13 @@ class Compose:
 
     def execute(self, video: Tensor, record: Record, out_dtype: torch.dtype | None = None) -> Tensor:
         """Run the plan on a canonical ``(B, C, T, H, W)`` video with a given record (no checks)."""
-        if video.device.type == "cpu" and not video.requires_grad and video.shape[0] > 0 and _STREAM_CPU:
+        if _streams(video):
             return self._execute_streamed(video, record, out_dtype)
         return self._execute_batched(video, record, out_dtype)
 
-    def _execute_streamed(self, video: Tensor, record: Record, out_dtype: torch.dtype | None) -> Tensor:
+    def _execute_streamed(
+        self, video: Tensor, record: Record, out_dtype: torch.dtype | None, check: bool = False
+    ) -> Tensor:
         """The CPU executor: the whole plan runs clip by clip, each clip in a thread of a pool.
 
         The same stages and kernels as :meth:`_execute_batched`, one clip at a time: the clip's
@@ -199,14 +206,17 @@ class Compose:
         the output batch (plus a few clip-sized buffers per thread) is ever allocated. Results are
         identical to the batched executor (a test checks it).
         """
-        one, out = self._stream_plan(video, record, out_dtype)
+        one, out = self._stream_plan(video, record, out_dtype, check)
         per_clip(one, video.shape[0], video.device, work=video[0].numel())
         return out
 
     def _stream_plan(
-        self, video: Tensor, record: Record, out_dtype: torch.dtype | None
+        self, video: Tensor, record: Record, out_dtype: torch.dtype | None, check: bool = False
     ) -> tuple[Callable[[int], None], Tensor]:
-        """The streamed executor's per-clip task ``one(b)`` and the output it fills."""
+        """The streamed executor's per-clip task ``one(b)`` and the output it fills.
+
+        With ``check``, each task first checks its clip's values (:func:`check_values`).
+        """
         shape = VideoShape.of(video)
         B, C, T, H, W = shape.as_tuple()
         steps: list[tuple[str, Any]] = []
@@ -237,6 +247,8 @@ class Compose:
 
         def one(b: int) -> None:
             x = video[b]
+            if check:
+                check_values(x, clip=b)
             working = False  # as in _execute_batched: x is a float working clip we own
             for kind, arg in steps:
                 if kind == "gather":
@@ -369,10 +381,14 @@ class Compose:
             layout=layout,
             out_dtype=out_dtype,
         )
-        if self.check_values or (self.check_values is None and v.device.type == "cpu"):
-            check_values(v)
-        out = from_canonical(self.execute(v, record, out_dtype), lay)
-        return self._result(out, lay, record, targets, return_params)
+        check = bool(self.check_values or (self.check_values is None and v.device.type == "cpu"))
+        if _streams(v):
+            out = self._execute_streamed(v, record, out_dtype, check=check)  # checks clip by clip
+        else:
+            if check:
+                check_values(v)
+            out = self._execute_batched(v, record, out_dtype)
+        return self._result(from_canonical(out, lay), lay, record, targets, return_params)
 
     def _prepare(
         self,
@@ -562,9 +578,8 @@ class TwoViews:
             v, lay, rec1 = a._prepare(video, generator=None, params=None, view=0, **pk)
             _, _, rec2 = b._prepare(video, generator=None, params=None, view=1, **pk)
             if v.shape[0] > 0:
-                if any(p.check_values or p.check_values is None for p in (a, b)):
-                    check_values(v)
-                one1, out1 = a._stream_plan(v, rec1, out_dtype)
+                check = any(p.check_values or p.check_values is None for p in (a, b))
+                one1, out1 = a._stream_plan(v, rec1, out_dtype, check)  # checks each clip once
                 one2, out2 = b._stream_plan(v, rec2, out_dtype)
 
                 def both(i: int) -> None:
