@@ -190,6 +190,7 @@ def test_prefetched_draws_equal_draws_made_one_by_one() -> None:
     keys = make_keys(7, seed=11, sample_ids=list(range(100, 107)), epoch=3)
     wanted = [(0, 0, 1), (3, 1, 16), (0, 0, 1), (7, 2, 23)]  # a repeat is computed once
     ahead = keys.prefetch(wanted)
+    assert keys.prefetch([]).uniform(0, 0, 3).shape == (7, 3)  # a pipeline that draws nothing
     for d in [*wanted, (5, 0, 4)]:  # (5, 0, 4) was not prefetched: computed when asked
         assert torch.equal(ahead.uniform(*d), keys.uniform(*d)), d
     # a pipeline's first call logs its draws, later calls prefetch them: the records are the same

@@ -97,7 +97,7 @@ def _joint_constants(draws: tuple[Draw, ...]) -> tuple[Tensor, tuple[tuple[int, 
     """The stream constants of several draws side by side, and each draw's column range."""
     parts = [_stream_constants(*d) for d in draws]
     ends = list(itertools.accumulate(p.numel() for p in parts))
-    offsets = tuple(zip([0, *ends[:-1]], ends, strict=True))
+    offsets = tuple(zip([0, *ends][: len(ends)], ends, strict=True))  # () for no draws
     consts = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.int64)
     return consts, offsets
 
