@@ -520,3 +520,22 @@ def test_two_views_in_one_pass_equal_two_separate_calls(
     assert r1 == q1 and r2 == q2
     assert torch.equal(v1, s1) and torch.equal(v2, s2)
     assert v1.shape == video.shape and v1.dtype == dtype
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_empty_pipeline_converts_dtypes_like_any_other(stream: bool) -> None:
+    # uint8 <-> float conversion rescales between [0, 255] and [0, 1] whether or not a transform ran.
+    import vidaug3d.compose as vc
+
+    u8 = torch.tensor([0, 51, 255], dtype=torch.uint8).view(1, 1, 3, 1, 1)
+    f = u8.float() / 255
+    vc._STREAM_CPU = stream
+    try:
+        for aug in (va.Compose([]), va.Compose([va.TemporalReverse(p=0.0)])):
+            to_float = aug(u8, seed=0, out_dtype=torch.float32)
+            assert to_float.dtype == torch.float32
+            torch.testing.assert_close(to_float, f, rtol=0, atol=1e-7)  # x * (1 / 255): within an ulp
+            assert torch.equal(aug(f, seed=0, out_dtype=torch.uint8), u8)
+            assert torch.equal(aug(u8, seed=0), u8) and torch.equal(aug(f, seed=0), f)
+    finally:
+        vc._STREAM_CPU = True

@@ -186,6 +186,17 @@ class Compose:
             maps.append(p.frame_map)
         return compose_frame_maps(maps)
 
+    def _stage_flip(self, stage: Stage, record: Record) -> Tensor | None:
+        """``(B,)`` bool: the net mirror of a stage of flips only; None if a transform interpolates."""
+        if not all(self.transforms[i].exact for i in stage.indices):  # type: ignore[attr-defined]
+            return None
+        flip = torch.zeros(record.shape[0], dtype=torch.bool)
+        for i in stage.indices:
+            p = record.params[i]
+            assert isinstance(p, FlipParams)
+            flip = flip ^ p.flip
+        return flip
+
     def _padding(self, stage: Stage) -> str:
         modes = {getattr(self.transforms[i], "padding_mode", "zeros") for i in stage.indices}
         return modes.pop() if len(modes) == 1 else "zeros"
@@ -226,12 +237,8 @@ class Compose:
                 T = fmap.shape[1]
                 steps.append(("gather", fmap))
             elif stage.kind == "geometric":
-                if all(self.transforms[i].exact for i in stage.indices):  # type: ignore[attr-defined]
-                    flip = torch.zeros(B, dtype=torch.bool)
-                    for i in stage.indices:
-                        p = record.params[i]
-                        assert isinstance(p, FlipParams)
-                        flip = flip ^ p.flip
+                flip = self._stage_flip(stage, record)
+                if flip is not None:
                     steps.append(("flip", flip.tolist()))
                 else:
                     m = self._stage_matrix(stage, record, shape)
@@ -272,9 +279,9 @@ class Compose:
                         x, working = VF.to_work(x), True
                     for op in arg:
                         op(x, b)
-            if not working:
-                out[b] = x
-            elif dtype == torch.uint8:  # VF.from_work, writing the last cast straight into the output
+            if not working and dtype != video.dtype:  # an empty plan, another dtype: rescale as VF does
+                x, working = VF.to_work(x), True
+            if working and dtype == torch.uint8:  # VF.from_work, the last cast straight into the output
                 out[b].copy_(x.mul_(255.0).round_().to(torch.int16))
             else:
                 out[b] = x
@@ -291,12 +298,8 @@ class Compose:
                 # the gather's output is a fresh tensor: convert it without a further copy
                 x, working = VF.to_work(VF.gather_frames(x, self._stage_map(stage, record)), copy=False), True
             elif stage.kind == "geometric":
-                if all(self.transforms[i].exact for i in stage.indices):  # type: ignore[attr-defined]
-                    flip = torch.zeros(shape.B, dtype=torch.bool)
-                    for i in stage.indices:
-                        p = record.params[i]
-                        assert isinstance(p, FlipParams)
-                        flip = flip ^ p.flip
+                flip = self._stage_flip(stage, record)
+                if flip is not None:
                     x, working = VF.to_work(VF.hflip(x, flip), copy=False), True  # hflip's output is fresh
                 else:
                     m = self._stage_matrix(stage, record, shape)
@@ -316,9 +319,9 @@ class Compose:
                     for t, p in zip(pts, ps, strict=True):
                         x = t.apply_(x, p)  # type: ignore[attr-defined]
         dtype = out_dtype or video.dtype
-        if not working:
+        if not working and dtype == video.dtype:  # nothing ran (an empty plan): a copy
             return x.to(dtype, copy=True)
-        return VF.from_work(x, dtype)
+        return VF.from_work(x if working else VF.to_work(x), dtype)  # uint8 <-> float rescales
 
     def transform_targets(self, targets: Mapping[str, Tensor], record: Record) -> dict[str, Tensor]:
         """Move targets (boxes, keypoints, masks, frame labels) as the video moved under ``record``."""
