@@ -539,3 +539,21 @@ def test_empty_pipeline_converts_dtypes_like_any_other(stream: bool) -> None:
             assert torch.equal(aug(u8, seed=0), u8) and torch.equal(aug(f, seed=0), f)
     finally:
         vc._STREAM_CPU = True
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
+def test_runs_under_inference_mode_and_no_grad_with_threads(mode: str) -> None:
+    # The CPU executor's pool threads do not inherit the caller's thread-local grad/inference mode;
+    # under inference_mode the output is an inference tensor that they must be allowed to fill.
+    video = torch.rand(3, 1, 4, 12, 12)
+    aug = va.presets.paper()
+    expected = aug(video, seed=4)
+    (e1, e2) = va.TwoViews(aug)(video, seed=4)
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode() if mode == "inference_mode" else torch.no_grad():
+            out = aug(video, seed=4)
+            v1, v2 = va.TwoViews(aug)(video, seed=4)
+    finally:
+        torch.set_num_threads(1)
+    assert torch.equal(out, expected) and torch.equal(v1, e1) and torch.equal(v2, e2)

@@ -343,8 +343,16 @@ def per_clip(fn: Callable[[int], None], n: int, device: torch.device, work: int 
                 failed.set()  # the others stop taking clips
                 raise
 
+    # grad and inference modes are thread-local: the helpers run in the caller's (writing into an
+    # output made under inference_mode from outside it is an error)
+    inference, grad = torch.is_inference_mode_enabled(), torch.is_grad_enabled()
+
+    def helper() -> None:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad):
+            drain()
+
     pool = _pool()
-    helpers = [pool.submit(drain) for _ in range(min(threads, n) - 1)]
+    helpers = [pool.submit(helper) for _ in range(min(threads, n) - 1)]
     error: BaseException | None = None
     try:
         drain()
