@@ -225,3 +225,30 @@ def test_small_clips_run_on_the_calling_thread(monkeypatch: pytest.MonkeyPatch) 
         torch.set_num_threads(1)
     assert small == {threading.current_thread().name}
     assert len(names) == 60 and len(set(names)) == 2  # the caller and one pool thread
+
+
+def test_clip_tasks_run_single_threaded_and_the_callers_threads_come_back() -> None:
+    import threading
+    import time
+
+    from vidaug3d._random import per_clip
+
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def fn(b: int) -> None:
+        time.sleep(0.002)
+        with lock:
+            seen[threading.current_thread().name] = torch.get_num_threads()
+
+    torch.set_num_threads(2)
+    try:
+        per_clip(fn, 40, torch.device("cpu"))
+        after = torch.get_num_threads()
+        with pytest.raises(ZeroDivisionError):
+            per_clip(lambda b: 1 // 0, 4, torch.device("cpu"))
+        after_error = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(1)
+    assert len(seen) == 2 and set(seen.values()) == {1}  # the caller and one pool thread, each serial
+    assert after == after_error == 2
