@@ -557,3 +557,27 @@ def test_runs_under_inference_mode_and_no_grad_with_threads(mode: str) -> None:
     finally:
         torch.set_num_threads(1)
     assert torch.equal(out, expected) and torch.equal(v1, e1) and torch.equal(v2, e2)
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 16, 64, 64), (3, 1, 16, 48, 48), (1, 3, 8, 64, 64)])
+def test_output_does_not_depend_on_thread_count_or_batch(
+    shape: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Clips big enough for torch to split a reduction (the contrast's mean) across threads: every
+    # clip task runs on one thread, in the pool or not, so the sums add up in one order.
+    import vidaug3d._random as vr
+
+    monkeypatch.setattr(vr, "MIN_PARALLEL_WORK", 1 << 16)  # the real threshold: some shapes go serial
+    video = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    aug = va.Compose([va.ColorJitter(0.4, 0.4, p=1.0), va.RandomAffine(10), va.GaussianNoise(0.05)])
+    ids = list(range(shape[0]))
+    outs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        try:
+            outs.append(aug(video, seed=3, sample_ids=ids))
+            alone = aug(video[-1:], seed=3, sample_ids=ids[-1:])  # the last clip in a batch of one
+        finally:
+            torch.set_num_threads(1)
+        assert torch.equal(alone[0], outs[-1][-1]), threads
+    assert torch.equal(outs[0], outs[1])

@@ -320,10 +320,19 @@ def per_clip(fn: Callable[[int], None], n: int, device: torch.device, work: int 
     inside it could deadlock.
     """
     threads = torch.get_num_threads()
-    small = work is not None and work < MIN_PARALLEL_WORK
-    if device.type != "cpu" or n < 2 or threads < 2 or small or getattr(_IN_WORKER, "active", False):
+    if device.type != "cpu" or threads == 1:
         for b in range(n):
             fn(b)
+        return
+    if n < 2 or (work is not None and work < MIN_PARALLEL_WORK) or getattr(_IN_WORKER, "active", False):
+        # in order, and on one thread like the pool's tasks: a clip's reductions (e.g. its mean for
+        # the contrast) then add up in the same order whatever the thread count or batch size
+        torch.set_num_threads(1)
+        try:
+            for b in range(n):
+                fn(b)
+        finally:
+            torch.set_num_threads(threads)
         return
     # The calling thread and (threads - 1) pool threads take clips from one queue until it is empty:
     # a few wake-ups per call instead of one future per clip, and no thread idles while clips remain.
@@ -357,9 +366,10 @@ def per_clip(fn: Callable[[int], None], n: int, device: torch.device, work: int 
     helpers = [pool.submit(helper) for _ in range(min(threads, n) - 1)]
     error: BaseException | None = None
     # The parallelism is across clips: each clip's ops run on one thread. Otherwise every clip thread
-    # would start its own OpenMP team of `threads` (threads**2 busy threads on `threads` cores); on
-    # 2 cores this is also 3-4% faster. torch.set_num_threads is per thread for OpenMP (its global
-    # part only seeds threads that start later), so the caller's setting is restored below.
+    # starts its own OpenMP team of `threads` (threads**2 threads on `threads` cores, and their
+    # spinning slowed the caller's next ops: the reference trainer ran 1.4x faster with this), and a
+    # clip's reductions would depend on the thread count. torch.set_num_threads is per thread for
+    # OpenMP (its global part only seeds threads that start later); the caller's is restored below.
     torch.set_num_threads(1)
     try:
         try:
