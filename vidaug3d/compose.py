@@ -384,7 +384,7 @@ class Compose:
             layout=layout,
             out_dtype=out_dtype,
         )
-        check = bool(self.check_values or (self.check_values is None and v.device.type == "cpu"))
+        check = self._checks(v)
         if _streams(v):
             out = self._execute_streamed(v, record, out_dtype, check=check)  # checks clip by clip
         else:
@@ -392,6 +392,10 @@ class Compose:
                 check_values(v)
             out = self._execute_batched(v, record, out_dtype)
         return self._result(from_canonical(out, lay), lay, record, targets, return_params)
+
+    def _checks(self, v: Tensor) -> bool:
+        """Whether a call checks the values of ``v`` (by default on CPU tensors only)."""
+        return bool(self.check_values or (self.check_values is None and v.device.type == "cpu"))
 
     def _prepare(
         self,
@@ -581,7 +585,7 @@ class TwoViews:
             v, lay, rec1 = a._prepare(video, generator=None, params=None, view=0, **pk)
             _, _, rec2 = b._prepare(video, generator=None, params=None, view=1, **pk)
             if v.shape[0] > 0:
-                check = any(p.check_values or p.check_values is None for p in (a, b))
+                check = a._checks(v) or b._checks(v)
                 one1, out1 = a._stream_plan(v, rec1, out_dtype, check)  # checks each clip once
                 one2, out2 = b._stream_plan(v, rec2, out_dtype)
 
