@@ -281,8 +281,8 @@ class Compose:
                         op(x, b)
             if not working and dtype != video.dtype:  # an empty plan, another dtype: rescale as VF does
                 x, working = VF.to_work(x), True
-            if working and dtype == torch.uint8:  # VF.from_work, the last cast straight into the output
-                out[b].copy_(x.mul_(255.0).round_().to(torch.int16))
+            if working:
+                VF.from_work(x, dtype, out=out[b])  # the last cast straight into the output
             else:
                 out[b] = x
 

@@ -88,13 +88,17 @@ def to_work(video: Tensor, *, copy: bool = True) -> Tensor:
     return video.to(wd, copy=copy)
 
 
-def from_work(x: Tensor, dtype: torch.dtype) -> Tensor:
-    """Back from the working dtype to ``dtype`` (uint8 rounded to nearest; ``x`` may be consumed)."""
+def from_work(x: Tensor, dtype: torch.dtype, out: Tensor | None = None) -> Tensor:
+    """Back from the working dtype to ``dtype`` (uint8 rounded to nearest; ``x`` may be consumed).
+
+    With ``out`` (of ``dtype`` and ``x``'s shape) the result is written there and ``out`` returned.
+    """
     if dtype == torch.uint8:
         # x is in [0, 1] (every kernel keeps it there), so no clamp is needed before the cast
         # (float -> int16 -> uint8 is about 4x faster than the direct float -> uint8 cast on the CPU)
-        return x.mul_(255.0).round_().to(torch.int16).to(torch.uint8)
-    return x.to(dtype)
+        x16 = x.mul_(255.0).round_().to(torch.int16)
+        return x16.to(torch.uint8) if out is None else out.copy_(x16)
+    return x.to(dtype) if out is None else out.copy_(x)
 
 
 def gray_mean(x: Tensor, *, per_frame: bool) -> Tensor:
