@@ -23,18 +23,27 @@ def flip_forward(flip: bool) -> np.ndarray:
     return np.diag([-1.0 if flip else 1.0, 1.0, 1.0])
 
 
-def bilinear_warp(clip: np.ndarray, forward: np.ndarray) -> np.ndarray:
-    """Resample every plane of ``clip`` (C, T, H, W): out(p) = in(forward^-1 p), zeros outside."""
+def bilinear_warp(
+    clip: np.ndarray, forward: np.ndarray, size: tuple[int, int] | None = None, padding: str = "zeros"
+) -> np.ndarray:
+    """Resample every plane of ``clip`` (C, T, H, W) to ``size``: out(p) = in(forward^-1 p).
+
+    ``forward`` maps centred input pixel coordinates to centred output ones; ``padding`` is
+    ``"zeros"`` or ``"border"`` for samples from outside the input.
+    """
     _C, _T, H, W = clip.shape
+    Ho, Wo = (H, W) if size is None else size
     inv = np.linalg.inv(forward)
-    rows, cols = np.mgrid[0:H, 0:W].astype(np.float64)
-    xc, yc = cols + 0.5 - W / 2, rows + 0.5 - H / 2
+    rows, cols = np.mgrid[0:Ho, 0:Wo].astype(np.float64)
+    xc, yc = cols + 0.5 - Wo / 2, rows + 0.5 - Ho / 2
     xi = inv[0, 0] * xc + inv[0, 1] * yc + inv[0, 2]
     yi = inv[1, 0] * xc + inv[1, 1] * yc + inv[1, 2]
     px, py = xi + W / 2 - 0.5, yi + H / 2 - 0.5
+    if padding == "border":
+        px, py = np.clip(px, 0, W - 1), np.clip(py, 0, H - 1)
     x0, y0 = np.floor(px).astype(int), np.floor(py).astype(int)
     wx, wy = px - x0, py - y0
-    out = np.zeros_like(clip)
+    out = np.zeros(clip.shape[:2] + (Ho, Wo))
     for dy, dx, w in (
         (0, 0, (1 - wy) * (1 - wx)),
         (0, 1, (1 - wy) * wx),
@@ -46,6 +55,15 @@ def bilinear_warp(clip: np.ndarray, forward: np.ndarray) -> np.ndarray:
         vals = clip[:, :, np.clip(yy, 0, H - 1), np.clip(xx, 0, W - 1)]
         out += np.where(inside, w, 0.0) * vals
     return out
+
+
+def crop_forward(box: tuple[float, float, float, float], size: tuple[int, int], frame: tuple[int, int]) -> np.ndarray:
+    """Forward map (centred coordinates) that sends the pixel box (x0, y0, x1, y1) of ``frame`` onto ``size``."""
+    x0, y0, x1, y1 = box
+    (ho, wo), (hi, wi) = size, frame
+    sx, sy = wo / (x1 - x0), ho / (y1 - y0)
+    # absolute: X_out = (X_in - x0) sx; centred on each side
+    return np.array([[sx, 0.0, sx * (wi / 2 - x0) - wo / 2], [0.0, sy, sy * (hi / 2 - y0) - ho / 2], [0, 0, 1.0]])
 
 
 def gray_mean(clip: np.ndarray) -> float:

@@ -197,7 +197,7 @@ def test_prefetched_draws_equal_draws_made_one_by_one() -> None:
     aug = va.presets.paper()
     shape = VideoShape.of(torch.empty(7, 3, 16, 20, 24))
     first = aug.sample_params(shape, keys)
-    assert aug._draws  # the plan was recorded
+    assert aug.plan._draws  # the plan was recorded
     assert aug.sample_params(shape, keys) == first
     assert va.presets.paper().sample_params(shape, keys) == first
 

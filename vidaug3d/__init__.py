@@ -9,39 +9,58 @@ Example:
     True
 """
 
-from . import functional, presets, seeding, targets
+from . import base, functional, presets, seeding, targets
 from ._version import __version__
+from .base import ClipKeys, GeometricTransform, TemporalTransform, Transform, ValueTransform, VideoShape
 from .compose import Compose, TwoViews
 from .errors import VidaugError
-from .params import Record
+from .params import Record, TransformParams
 from .seeding import clip_generator, clip_seed, worker_init_fn
 from .transforms import (
+    CenterCrop,
     ColorJitter,
     FrameReplace,
     GaussianNoise,
     RandomAffine,
     RandomErasing,
     RandomHorizontalFlip,
+    RandomResizedCrop,
+    RandomTemporalCrop,
+    RandomVerticalFlip,
+    Resize,
     TemporalReverse,
     TemporalShuffle,
-    Transform,
+    UniformTemporalSubsample,
 )
 
 __all__ = [
+    "CenterCrop",
+    "ClipKeys",
     "ColorJitter",
     "Compose",
     "FrameReplace",
     "GaussianNoise",
+    "GeometricTransform",
     "RandomAffine",
     "RandomErasing",
     "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "RandomTemporalCrop",
+    "RandomVerticalFlip",
     "Record",
+    "Resize",
     "TemporalReverse",
     "TemporalShuffle",
+    "TemporalTransform",
     "Transform",
+    "TransformParams",
     "TwoViews",
+    "UniformTemporalSubsample",
+    "ValueTransform",
     "VidaugError",
+    "VideoShape",
     "__version__",
+    "base",
     "clip_generator",
     "clip_seed",
     "functional",

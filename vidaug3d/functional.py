@@ -1,7 +1,9 @@
 """Pure kernels: explicit per-clip parameters in, a new tensor out.
 
-Every kernel here takes a video of shape ``(B, C, T, H, W)``, float in [0, 1] (float32, float16,
-bfloat16 or float64) or uint8 in [0, 255], and per-clip parameters whose leading dimension is ``B``.
+Every kernel here takes a video of shape ``(B, C, T, H, W)``, float (float32, float16, bfloat16 or
+float64, any finite values) or uint8 in [0, 255], and per-clip parameters whose leading dimension is
+``B``. Kernels that clamp take a ``value_range`` (``"auto"``: ``(0, 1)`` for floats, ``(0, 255)`` for
+uint8; a ``(low, high)`` pair; or None for no clamp).
 Kernels draw no random numbers, hold no state and never modify their input; they return a new tensor
 with the input's dtype and device. Arithmetic runs in float32 (float64 for float64 input) and uint8
 results are rounded to the nearest integer. A parameter of shape ``(B,)`` applies to every frame of
@@ -10,7 +12,11 @@ gives an empty result.
 
 Geometry uses *centred pixel coordinates*: ``x = col + 0.5 - W / 2``, ``y = row + 0.5 - H / 2`` for
 the centre of pixel ``(row, col)``, with y pointing down. A geometric matrix is a ``(B, 3, 3)``
-forward map from input to output coordinates; :func:`warp` resamples with its inverse.
+forward map from input to output coordinates (each in its own frame's centred coordinates, so a
+crop or resize is a matrix too); :func:`warp` resamples with its inverse.
+
+Kernels whose name ends in ``_`` work in place on a float *working tensor* (uint8 scaled to [0, 1],
+see :func:`to_work`); they are what the pipelines' executors call.
 """
 
 from __future__ import annotations
@@ -31,11 +37,15 @@ __all__ = [
     "adjust_brightness_contrast",
     "adjust_contrast",
     "affine_matrix",
+    "crop_matrix",
     "erase",
     "gather_frames",
     "hflip",
     "hflip_matrix",
     "invert_matrix",
+    "resize",
+    "resized_crop",
+    "vflip_matrix",
     "warp",
 ]
 
@@ -200,17 +210,28 @@ def invert_matrix(matrix: Tensor) -> Tensor:
     return inv
 
 
-def _theta(matrix: Tensor, H: int, W: int, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """``affine_grid`` thetas (output normalised -> input normalised) from forward pixel matrices."""
+def _theta(
+    matrix: Tensor,
+    size_in: tuple[int, int],
+    size_out: tuple[int, int],
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Tensor:
+    """``affine_grid`` thetas (output normalised -> input normalised) from forward pixel matrices.
+
+    ``matrix`` maps centred input pixel coordinates of a ``size_in = (H, W)`` frame to centred output
+    coordinates of a ``size_out`` frame.
+    """
     inv = invert_matrix(matrix.to(torch.float64))
-    sx, sy = 2.0 / W, 2.0 / H
+    (hi, wi), (ho, wo) = size_in, size_out
     theta = torch.empty(matrix.shape[0], 2, 3, dtype=torch.float64, device=inv.device)
-    theta[:, 0, 0] = inv[:, 0, 0]
-    theta[:, 0, 1] = inv[:, 0, 1] * sx / sy
-    theta[:, 0, 2] = inv[:, 0, 2] * sx
-    theta[:, 1, 0] = inv[:, 1, 0] * sy / sx
-    theta[:, 1, 1] = inv[:, 1, 1]
-    theta[:, 1, 2] = inv[:, 1, 2] * sy
+    # input normalised = diag(2 / W_in, 2 / H_in) @ inv @ diag(W_out / 2, H_out / 2) @ output normalised
+    theta[:, 0, 0] = inv[:, 0, 0] * (wo / wi)
+    theta[:, 0, 1] = inv[:, 0, 1] * (ho / wi)
+    theta[:, 0, 2] = inv[:, 0, 2] * (2.0 / wi)
+    theta[:, 1, 0] = inv[:, 1, 0] * (wo / hi)
+    theta[:, 1, 1] = inv[:, 1, 1] * (ho / hi)
+    theta[:, 1, 2] = inv[:, 1, 2] * (2.0 / hi)
     return to_device(theta, device, dtype)
 
 
@@ -226,7 +247,7 @@ def _cached_pixel_centres(n: int, dtype: torch.dtype, device: torch.device) -> T
 
 
 def _affine_grid(theta: Tensor, H: int, W: int) -> Tensor:
-    """``F.affine_grid(theta, ..., align_corners=False)`` as two broadcast multiply-adds (no bmm).
+    """``F.affine_grid(theta, (., ., H, W), align_corners=False)`` as two broadcast multiply-adds.
 
     Eager calls reuse cached coordinate vectors (the CPU executor builds one grid per clip, where
     rebuilding them was most of the cost); compiled code computes them in the graph.
@@ -240,32 +261,136 @@ def _affine_grid(theta: Tensor, H: int, W: int) -> Tensor:
     return torch.stack([gx, gy], dim=-1)
 
 
-def warp_work(x: Tensor, matrix: Tensor, mode: str = "bilinear", padding_mode: str = "zeros") -> Tensor:
-    """:func:`warp` on a float working tensor: one sampling grid per clip, shared by all its frames."""
-    B, C, T, H, W = x.shape
-    if B == 0:
+# Downscaling by up to this factor (input pixels per output pixel) resamples without a prefilter:
+# bilinear interpolation's own footprint suffices there, and the paper's zoom range (scale >= 0.8)
+# stays below it, so its pipeline is unchanged by the prefilter.
+ANTIALIAS_FROM = 1.25
+
+
+def downscale_factors(matrix: Tensor) -> Tensor:
+    """``(B, 2)`` float64: input pixels per output pixel along the input's y and x axes.
+
+    The footprint of one output pixel in the input: the lengths of the rows of the inverse map's
+    linear part (1 for a pure shift or rotation, ``1 / scale`` for a zoom).
+    """
+    inv = invert_matrix(matrix.to(torch.float64))
+    sx = torch.sqrt(inv[:, 0, 0] ** 2 + inv[:, 0, 1] ** 2)
+    sy = torch.sqrt(inv[:, 1, 0] ** 2 + inv[:, 1, 1] ** 2)
+    return torch.stack([sy, sx], dim=1)
+
+
+def antialias_sigma(matrix: Tensor) -> Tensor:
+    """``(B, 2)`` float64 Gaussian prefilter sigmas ``(sy, sx)`` in input pixels for a resampling.
+
+    Bilinear interpolation is a triangle filter of half-width one input pixel (variance 1/6); an
+    antialiased downscale by ``s`` wants a triangle of half-width ``s`` (variance ``s**2 / 6``, as
+    torch's and PIL's antialiased bilinear resize). The Gaussian supplies the difference above
+    :data:`ANTIALIAS_FROM`: ``sigma**2 = (s**2 - ANTIALIAS_FROM**2) / 6``, 0 below it.
+    """
+    s = downscale_factors(matrix)
+    return torch.sqrt((s * s - ANTIALIAS_FROM**2).clamp(min=0.0) / 6.0)
+
+
+def gaussian_weights(sigma: Tensor, radius: int) -> Tensor:
+    """``(n, 2 * radius + 1)`` float64 normalised Gaussian taps for ``(n,)`` sigmas (0: a unit impulse)."""
+    i = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    s = sigma.to(torch.float64).reshape(-1, 1)
+    w = torch.exp(-0.5 * (i / s.clamp(min=1e-12)) ** 2)
+    w = torch.where(s > 0, w, (i == 0).to(torch.float64))
+    return w / w.sum(dim=1, keepdim=True)
+
+
+def _blur_axis(x: Tensor, w: Tensor, dim: int, padding: str) -> Tensor:
+    """Convolve the planes of ``x`` (``(n, P, H, W)``) along ``dim`` (2 or 3) with per-clip taps ``w`` (n, k).
+
+    A sum of shifted slices times per-clip weights: elementwise, so a clip's result does not depend
+    on the batch it is in (a grouped convolution picks its algorithm by shape).
+    """
+    n, k = w.shape
+    r = k // 2
+    if r == 0:
+        return x
+    pads = (0, 0, r, r) if dim == 2 else (r, r, 0, 0)
+    size = x.shape[dim]
+    mode = "replicate" if padding == "replicate" or size <= r else padding
+    xp = F.pad(x, pads, mode=mode)
+    wt = to_device(w, x.device, x.dtype).view(n, 1, 1, 1, k)
+    out = xp.narrow(dim, 0, size) * wt[..., 0]
+    for i in range(1, k):
+        out.add_(xp.narrow(dim, i, size) * wt[..., i])
+    return out
+
+
+def blur_planes(x: Tensor, sigma: Tensor, padding: str = "reflect", radius: int | None = None) -> Tensor:
+    """Separable Gaussian blur of ``(n, P, H, W)`` planes, sigmas ``(n, 2)`` = ``(sy, sx)`` per clip.
+
+    ``radius`` defaults to ``ceil(3 * max sigma)``; a clip whose sigma is 0 is returned unchanged
+    (exactly: its taps are a unit impulse).
+    """
+    sig = sigma.to(torch.float64).reshape(-1, 2)
+    r = math.ceil(3.0 * float(sig.max())) if radius is None else radius
+    if r == 0 or x.numel() == 0:
         return x.clone()
-    grid = _affine_grid(_theta(matrix, H, W, x.dtype, x.device), H, W)
-    out = F.grid_sample(
-        x.reshape(B, C * T, H, W), grid, mode=mode, padding_mode=padding_mode, align_corners=False
-    )
-    return out.view(B, C, T, H, W)
+    r_y = min(r, max(x.shape[2] - 1, 0)) if padding == "reflect" else r
+    r_x = min(r, max(x.shape[3] - 1, 0)) if padding == "reflect" else r
+    y = _blur_axis(x, gaussian_weights(sig[:, 0], r_y), 2, padding)
+    return _blur_axis(y, gaussian_weights(sig[:, 1], r_x), 3, padding)
 
 
-def warp(video: Tensor, matrix: Tensor, *, mode: str = "bilinear", padding_mode: str = "zeros") -> Tensor:
+def resample_work(
+    x: Tensor,
+    matrix: Tensor,
+    size: tuple[int, int] | None = None,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    antialias: bool = True,
+) -> Tensor:
+    """:func:`warp` on a float working tensor: one sampling grid per clip, shared by all its frames.
+
+    With ``antialias``, clips downscaled by more than :data:`ANTIALIAS_FROM` are prefiltered (see
+    :func:`antialias_sigma`) so that fine detail does not alias.
+    """
+    B, C, T, H, W = x.shape
+    Ho, Wo = (H, W) if size is None else size
+    if B == 0:
+        return x.new_empty((0, C, T, Ho, Wo))
+    planes = x.reshape(B, C * T, H, W)
+    if antialias and mode == "bilinear":
+        sigma = antialias_sigma(matrix)
+        if bool((sigma > 0).any()):
+            planes = blur_planes(planes, sigma, padding="replicate")
+    grid = _affine_grid(_theta(matrix, (H, W), (Ho, Wo), x.dtype, x.device), Ho, Wo)
+    out = F.grid_sample(planes, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+    return out.view(B, C, T, Ho, Wo)
+
+
+def warp(
+    video: Tensor,
+    matrix: Tensor,
+    *,
+    size: tuple[int, int] | None = None,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+    antialias: bool = True,
+) -> Tensor:
     """Resample every frame of each clip with that clip's forward affine matrix.
 
     All ``C * T`` planes of a clip share one sampling grid, so the clip moves rigidly and a static
-    clip stays static. Pixels that map from outside the frame get ``padding_mode``'s value.
+    clip stays static. Pixels that map from outside the frame get ``padding_mode``'s value. Any
+    finite float values work (no range is assumed).
 
     Args:
         video: ``(B, C, T, H, W)``.
-        matrix: ``(B, 3, 3)`` (or ``(B, 2, 3)``) forward maps in centred pixel coordinates.
+        matrix: ``(B, 3, 3)`` (or ``(B, 2, 3)``) forward maps from centred input pixel coordinates
+            to centred output pixel coordinates.
+        size: Output ``(H_out, W_out)``; default the input's.
         mode: ``"bilinear"`` or ``"nearest"``.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``.
+        antialias: Prefilter clips downscaled by more than :data:`ANTIALIAS_FROM` (bilinear only).
 
     Returns:
-        The warped video.
+        ``(B, C, T, H_out, W_out)``.
 
     Example:
         >>> v = torch.rand(2, 1, 3, 8, 8)
@@ -281,11 +406,99 @@ def warp(video: Tensor, matrix: Tensor, *, mode: str = "bilinear", padding_mode:
         raise fail("mode", mode, '"bilinear" or "nearest"')
     if padding_mode not in ("zeros", "border", "reflection"):
         raise fail("padding_mode", padding_mode, '"zeros", "border" or "reflection"')
+    if size is not None:
+        size = check_size("size", size)
     if matrix.shape[1] == 2:
         last = torch.tensor([0.0, 0.0, 1.0], dtype=matrix.dtype, device=matrix.device).expand(B, 1, 3)
         matrix = torch.cat([matrix, last], dim=1)
-    out = warp_work(to_work(video, copy=False), matrix, mode, padding_mode)
+    out = resample_work(
+        to_work(video, copy=False), matrix, size, mode=mode, padding_mode=padding_mode, antialias=antialias
+    )
     return from_work(out, video.dtype)
+
+
+def check_size(name: str, size: object) -> tuple[int, int]:
+    """``(h, w)`` from an int or a pair of positive ints; the package error otherwise."""
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in size)
+        or min(size) < 1
+    ):
+        raise fail(name, size, "a positive int or a (height, width) pair of positive ints")
+    return (int(size[0]), int(size[1]))
+
+
+def crop_matrix(boxes: Tensor, size: tuple[int, int], frame: tuple[int, int]) -> Tensor:
+    """``(B, 3, 3)`` float64 forward maps that send pixel boxes of a ``frame = (H, W)`` onto ``size``.
+
+    Args:
+        boxes: ``(B, 4)`` ``(x0, y0, x1, y1)`` in pixels of the input frame (float or int).
+        size: ``(H_out, W_out)``.
+        frame: ``(H_in, W_in)``.
+    """
+    b = boxes.to(torch.float64)
+    (ho, wo), (hi, wi) = size, frame
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    sx, sy = wo / bw, ho / bh
+    m = torch.zeros(b.shape[0], 3, 3, dtype=torch.float64)
+    m[:, 0, 0] = sx
+    m[:, 1, 1] = sy
+    # X_out = (X_in - x0) * sx in absolute pixels; centred: x = X - W / 2 on each side
+    m[:, 0, 2] = sx * (wi / 2.0 - b[:, 0]) - wo / 2.0
+    m[:, 1, 2] = sy * (hi / 2.0 - b[:, 1]) - ho / 2.0
+    m[:, 2, 2] = 1.0
+    return m
+
+
+def resized_crop(
+    video: Tensor, boxes: Tensor, size: int | tuple[int, int], *, antialias: bool = True
+) -> Tensor:
+    """Crop one box per clip (the same in all its frames) and resize it to ``size``, bilinearly.
+
+    Args:
+        video: ``(B, C, T, H, W)``.
+        boxes: ``(B, 4)`` ``(x0, y0, x1, y1)`` pixel boxes of positive size.
+        size: ``(H_out, W_out)`` or one int for a square.
+        antialias: Prefilter boxes shrunk by more than :data:`ANTIALIAS_FROM`.
+
+    Example:
+        >>> v = torch.arange(16.0).view(1, 1, 1, 4, 4) / 16
+        >>> out = resized_crop(v, torch.tensor([[1, 1, 3, 3]]), 2)
+        >>> (out * 16).round().flatten().tolist()
+        [5.0, 6.0, 9.0, 10.0]
+    """
+    _check_video(video)
+    size = check_size("size", size)
+    B, _, _, H, W = video.shape
+    if boxes.dim() != 2 or tuple(boxes.shape) != (B, 4):
+        raise fail("boxes", tuple(boxes.shape), f"shape ({B}, 4) of (x0, y0, x1, y1)")
+    b = boxes.to(torch.float64)
+    if bool(((b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1])).any()):
+        raise fail("boxes", boxes.tolist(), "boxes with x1 > x0 and y1 > y0")
+    return warp(video, crop_matrix(b, size, (H, W)), size=size, antialias=antialias)
+
+
+def resize(video: Tensor, size: int | tuple[int, int], *, antialias: bool = True) -> Tensor:
+    """Resize every frame to ``size = (H_out, W_out)`` (bilinear, prefiltered when shrinking).
+
+    Example:
+        >>> resize(torch.rand(2, 1, 3, 8, 8), (4, 6)).shape
+        torch.Size([2, 1, 3, 4, 6])
+    """
+    _check_video(video)
+    B, _, _, H, W = video.shape
+    box = torch.tensor([[0.0, 0.0, float(W), float(H)]]).expand(B, 4)
+    return resized_crop(video, box, size, antialias=antialias)
+
+
+def vflip_matrix(flip: Tensor) -> Tensor:
+    """``(B, 3, 3)`` float64 matrices that mirror y where ``flip`` (``(B,)`` bool) is true."""
+    m = torch.eye(3, dtype=torch.float64, device=flip.device).repeat(flip.shape[0], 1, 1)
+    m[:, 1, 1] = torch.where(flip.to(torch.bool), -1.0, 1.0).to(torch.float64)
+    return m
 
 
 def hflip(video: Tensor, flip: Tensor | None = None) -> Tensor:
@@ -304,19 +517,66 @@ def hflip(video: Tensor, flip: Tensor | None = None) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------------- photometric
-def brightness_contrast_(x: Tensor, brightness: Tensor, contrast: Tensor, per_frame: bool) -> Tensor:
-    """In place on a working tensor: ``clamp(c * (b * x - m) + m, 0, 1)`` with ``m = b * mean_gray(x)``."""
+ValueRange = tuple[float, float] | None  # (low, high) of the values a kernel clamps to; None: unbounded
+
+
+def check_value_range(name: str, value_range: object) -> ValueRange:
+    """A finite ``(low, high)`` pair with ``low < high``, or None; the package error otherwise."""
+    if value_range is None:
+        return None
+    if (
+        not isinstance(value_range, (tuple, list))
+        or len(value_range) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value_range)
+        or not all(math.isfinite(v) for v in value_range)
+        or not value_range[0] < value_range[1]
+    ):
+        raise fail(name, value_range, "None (unbounded) or a finite (low, high) pair with low < high")
+    return (float(value_range[0]), float(value_range[1]))
+
+
+def clamp_(x: Tensor, value_range: ValueRange, active: Tensor | None = None) -> Tensor:
+    """In place: clamp to ``value_range`` (nothing for None), only where ``active`` (``(n,)`` or ``(n, T)``).
+
+    A clip (or frame) that a transform leaves alone keeps its values exactly, in range or not.
+    """
+    if value_range is None:
+        return x
+    lo, hi = value_range
+    if active is None or bool(active.all()):
+        return x.clamp_(lo, hi)
+    if not bool(active.any()):
+        return x
+    inf = torch.tensor(math.inf, dtype=torch.float64)
+    lo_t = _per_clip(torch.where(active, lo, -inf), x)
+    hi_t = _per_clip(torch.where(active, hi, inf), x)
+    return x.clamp_(min=lo_t, max=hi_t)
+
+
+def brightness_contrast_(
+    x: Tensor, brightness: Tensor, contrast: Tensor, value_range: ValueRange = (0.0, 1.0)
+) -> Tensor:
+    """In place on a working tensor: ``clamp(c * (b * x - m) + m)`` with ``m = b * mean_gray(x)``.
+
+    ``(n,)`` factors use the clip's mean luminance, ``(n, T)`` factors each frame's. Clips (frames)
+    whose factors are both 1 are left exactly as they are.
+    """
+    active = (brightness != 1.0) | (contrast != 1.0)
+    if not bool(active.any()):
+        return x
     b = _per_clip(brightness, x)
     c = _per_clip(contrast, x)
-    m0 = gray_mean(x, per_frame=per_frame)
+    m0 = gray_mean(x, per_frame=brightness.dim() == 2)
     offset = b * m0 * (1.0 - c)
-    return x.mul_(b * c).add_(offset).clamp_(0.0, 1.0)
+    return clamp_(x.mul_(b * c).add_(offset), value_range, active)
 
 
-def adjust_brightness_contrast(video: Tensor, brightness: Tensor, contrast: Tensor) -> Tensor:
+def adjust_brightness_contrast(
+    video: Tensor, brightness: Tensor, contrast: Tensor, *, value_range: ValueRange | str = "auto"
+) -> Tensor:
     """Brightness then contrast, as one affine intensity map per clip (or frame), clamped once.
 
-    ``out = clamp(c * (b * x - m) + m, 0, 1)`` where ``m`` is the mean luminance of ``b * x`` over the
+    ``out = clamp(c * (b * x - m) + m)`` where ``m`` is the mean luminance of ``b * x`` over the
     clip (``(B,)`` factors) or over each frame (``(B, T)`` factors). Unlike torchvision, there is no
     clamp between the two steps; that is what lets the pipeline fuse them.
 
@@ -324,6 +584,8 @@ def adjust_brightness_contrast(video: Tensor, brightness: Tensor, contrast: Tens
         video: ``(B, C, T, H, W)``.
         brightness: ``(B,)`` or ``(B, T)`` factors >= 0 (1 = unchanged).
         contrast: same shape as ``brightness``, factors >= 0 (1 = unchanged, 0 = flat mean grey).
+        value_range: What to clamp to: ``"auto"`` (``(0, 1)`` for floats, ``(0, 255)`` for uint8),
+            a ``(low, high)`` pair, or None for no clamp.
 
     Example:
         >>> v = torch.full((1, 1, 2, 2, 2), 0.5)
@@ -336,27 +598,51 @@ def adjust_brightness_contrast(video: Tensor, brightness: Tensor, contrast: Tens
     if brightness.shape != contrast.shape:
         raise fail("contrast", tuple(contrast.shape), f"the shape of brightness {tuple(brightness.shape)}")
     x = to_work(video)
-    brightness_contrast_(x, brightness, contrast, per_frame=brightness.dim() == 2)
+    brightness_contrast_(x, brightness, contrast, work_range(video.dtype, value_range))
     return from_work(x, video.dtype)
 
 
-def adjust_brightness(video: Tensor, factor: Tensor) -> Tensor:
-    """Multiply intensities by ``factor`` (``(B,)`` or ``(B, T)``) and clamp to [0, 1]."""
-    return adjust_brightness_contrast(video, factor, torch.ones_like(torch.as_tensor(factor)))
+def adjust_brightness(video: Tensor, factor: Tensor, *, value_range: ValueRange | str = "auto") -> Tensor:
+    """Multiply intensities by ``factor`` (``(B,)`` or ``(B, T)``) and clamp."""
+    f = torch.as_tensor(factor)
+    return adjust_brightness_contrast(video, f, torch.ones_like(f), value_range=value_range)
 
 
-def adjust_contrast(video: Tensor, factor: Tensor) -> Tensor:
-    """Blend with the mean luminance: ``clamp(f * (x - m) + m, 0, 1)``, ``factor`` ``(B,)`` or ``(B, T)``."""
-    return adjust_brightness_contrast(video, torch.ones_like(torch.as_tensor(factor)), factor)
+def adjust_contrast(video: Tensor, factor: Tensor, *, value_range: ValueRange | str = "auto") -> Tensor:
+    """Blend with the mean luminance: ``clamp(f * (x - m) + m)``, ``factor`` ``(B,)`` or ``(B, T)``."""
+    f = torch.as_tensor(factor)
+    return adjust_brightness_contrast(video, torch.ones_like(f), f, value_range=value_range)
 
 
-def add_noise_(x: Tensor, noise: Tensor, std: Tensor) -> Tensor:
-    """In place on a working tensor: ``clamp(x + std * noise, 0, 1)``."""
-    return x.addcmul_(noise, _per_clip(std, x)).clamp_(0.0, 1.0)
+def work_range(dtype: torch.dtype, value_range: ValueRange | str = "auto") -> ValueRange:
+    """The value range in working units for a video of ``dtype``: uint8 works in [0, 1].
+
+    ``"auto"`` is ``(0, 1)`` for floats and ``(0, 255)`` for uint8; a uint8 video accepts only
+    ``"auto"`` or ``(0, 255)`` (its values cannot leave that range).
+    """
+    if isinstance(value_range, str):
+        if value_range != "auto":
+            raise fail("value_range", value_range, '"auto", None or a (low, high) pair')
+        return (0.0, 1.0)
+    vr = check_value_range("value_range", value_range)
+    if dtype == torch.uint8:
+        if vr != (0.0, 255.0):
+            raise fail("value_range", value_range, '"auto" or (0, 255) for a uint8 video')
+        return (0.0, 1.0)
+    return vr
 
 
-def add_noise(video: Tensor, noise: Tensor, std: Tensor) -> Tensor:
-    """Add a given noise field scaled per clip: ``clamp(x + std[b] * noise, 0, 1)``.
+def add_noise_(x: Tensor, noise: Tensor, std: Tensor, value_range: ValueRange = (0.0, 1.0)) -> Tensor:
+    """In place on a working tensor: ``clamp(x + std * noise)``; clips with ``std == 0`` are untouched."""
+    active = std != 0.0
+    if not bool(active.any()):
+        return x
+    # a multiply then an add (not addcmul): each rounds once, whatever the vector width
+    return clamp_(x.add_(noise * _per_clip(std, x)), value_range, active)
+
+
+def add_noise(video: Tensor, noise: Tensor, std: Tensor, *, value_range: ValueRange | str = "auto") -> Tensor:
+    """Add a given noise field scaled per clip: ``clamp(x + std[b] * noise)``.
 
     The kernel draws nothing: the caller supplies ``noise`` (standard normal, the video's shape),
     e.g. from :class:`vidaug3d.GaussianNoise`, which draws one field per clip from its seed.
@@ -364,14 +650,15 @@ def add_noise(video: Tensor, noise: Tensor, std: Tensor) -> Tensor:
     Args:
         video: ``(B, C, T, H, W)``.
         noise: A float tensor of the video's shape.
-        std: ``(B,)`` standard deviations >= 0, in units of the [0, 1] intensity range.
+        std: ``(B,)`` standard deviations >= 0, in the units of the video's values (uint8: of [0, 1]).
+        value_range: What to clamp to (see :func:`adjust_brightness_contrast`).
     """
     _check_video(video)
     std = _check_param("std", std, video)
     if tuple(noise.shape) != tuple(video.shape):
         raise fail("noise", tuple(noise.shape), f"the video's shape {tuple(video.shape)}")
     x = to_work(video)
-    add_noise_(x, to_device(noise, x.device, x.dtype), std)
+    add_noise_(x, to_device(noise, x.device, x.dtype), std, work_range(video.dtype, value_range))
     return from_work(x, video.dtype)
 
 
@@ -404,7 +691,7 @@ def erase(video: Tensor, boxes: Tensor, value: float = 0.0) -> Tensor:
         video: ``(B, C, T, H, W)``.
         boxes: ``(B, 4)`` integer half-open pixel boxes ``(y0, x0, y1, x1)``; an empty box
             (``y0 == y1``) leaves its clip unchanged.
-        value: The fill value, in [0, 1] (scaled to 255 for uint8).
+        value: The fill value in the video's units (for uint8: in [0, 1], scaled to 255).
 
     Example:
         >>> v = torch.ones(1, 1, 1, 3, 3)
@@ -415,8 +702,8 @@ def erase(video: Tensor, boxes: Tensor, value: float = 0.0) -> Tensor:
     B = video.shape[0]
     if boxes.dim() != 2 or tuple(boxes.shape) != (B, 4):
         raise fail("boxes", tuple(boxes.shape), f"shape ({B}, 4) of (y0, x0, y1, x1)")
-    if not 0.0 <= value <= 1.0 or math.isnan(value):
-        raise fail("value", value, "a fill value in [0, 1]")
+    if not math.isfinite(value) or (video.dtype == torch.uint8 and not 0.0 <= value <= 1.0):
+        raise fail("value", value, "a finite fill value (in [0, 1] for a uint8 video)")
     mask = box_mask(boxes, video.shape[3], video.shape[4], video.device)
     fill = round(value * 255.0) if video.dtype == torch.uint8 else value
     return video.masked_fill(mask, fill)

@@ -20,6 +20,7 @@ from .errors import fail
 __all__ = [
     "AffineParams",
     "ColorParams",
+    "CropParams",
     "EraseParams",
     "FlipParams",
     "FrameMapParams",
@@ -110,6 +111,13 @@ class FlipParams(TransformParams):
     """``flip`` (B,) bool."""
 
     flip: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class CropParams(TransformParams):
+    """``box`` (B, 4) int64 ``(x0, y0, x1, y1)``: the pixels of the input frame that fill the output."""
+
+    box: Tensor
 
 
 @dataclass(frozen=True, eq=False)

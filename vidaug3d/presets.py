@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .base import Transform
 from .compose import Compose
 from .transforms import (
     ColorJitter,
@@ -12,7 +13,6 @@ from .transforms import (
     RandomHorizontalFlip,
     TemporalReverse,
     TemporalShuffle,
-    Transform,
 )
 
 __all__ = ["paper"]

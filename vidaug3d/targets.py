@@ -82,21 +82,25 @@ def gather_targets(targets: dict[str, Tensor], frame_map: Tensor) -> dict[str, T
     return out
 
 
-def _apply_points(matrix: Tensor, pts: Tensor, H: int, W: int) -> Tensor:
+def _apply_points(matrix: Tensor, pts: Tensor, size_in: tuple[int, int], size_out: tuple[int, int]) -> Tensor:
     """Map ``(B, ..., 2)`` pixel points with ``(B, 3, 3)`` centred forward matrices."""
     m = matrix.to(device=pts.device, dtype=torch.float64)
     shape = pts.shape
     p = pts.to(torch.float64).reshape(shape[0], -1, 2)
-    c = torch.tensor([W / 2.0, H / 2.0], dtype=torch.float64, device=pts.device)
-    q = (p - c) @ m[:, :2, :2].transpose(1, 2) + m[:, None, :2, 2] + c
+    c_in = torch.tensor([size_in[1] / 2.0, size_in[0] / 2.0], dtype=torch.float64, device=pts.device)
+    c_out = torch.tensor([size_out[1] / 2.0, size_out[0] / 2.0], dtype=torch.float64, device=pts.device)
+    q = (p - c_in) @ m[:, :2, :2].transpose(1, 2) + m[:, None, :2, 2] + c_out
     return q.reshape(shape).to(pts.dtype)
 
 
-def warp_targets(targets: dict[str, Tensor], matrix: Tensor, H: int, W: int) -> dict[str, Tensor]:
-    """Apply ``(B, 3, 3)`` forward matrices to boxes, keypoints and masks."""
+def warp_targets(
+    targets: dict[str, Tensor], matrix: Tensor, size_in: tuple[int, int], size_out: tuple[int, int]
+) -> dict[str, Tensor]:
+    """Apply ``(B, 3, 3)`` forward matrices from ``size_in`` to ``size_out`` frames to boxes, keypoints, masks."""
     out = dict(targets)
+    Ho, Wo = size_out
     if "keypoints" in out:
-        out["keypoints"] = _apply_points(matrix, out["keypoints"], H, W)
+        out["keypoints"] = _apply_points(matrix, out["keypoints"], size_in, size_out)
     if "boxes" in out:
         b = out["boxes"]
         x0, y0, x1, y1 = b.unbind(-1)
@@ -109,17 +113,19 @@ def warp_targets(targets: dict[str, Tensor], matrix: Tensor, H: int, W: int) -> 
             ],
             dim=-2,
         )
-        q = _apply_points(matrix, corners, H, W)
+        q = _apply_points(matrix, corners, size_in, size_out)
         lo = q.amin(dim=-2)
         hi = q.amax(dim=-2)
         nb = torch.cat([lo, hi], dim=-1)
-        bound = torch.tensor([W, H, W, H], dtype=nb.dtype, device=nb.device)
+        bound = torch.tensor([Wo, Ho, Wo, Ho], dtype=nb.dtype, device=nb.device)
         out["boxes"] = torch.minimum(nb.clamp(min=0), bound)
     if "masks" in out:
         m = out["masks"]
         five = m if m.dim() == 5 else m.unsqueeze(1)
         dt = five.dtype
-        warped = VF.warp_work(five.to(torch.float32), matrix.to(torch.float64), mode="nearest")
+        warped = VF.resample_work(
+            five.to(torch.float32), matrix.to(torch.float64), size_out, mode="nearest", antialias=False
+        )
         warped = warped.round().to(dt) if not dt.is_floating_point else warped.to(dt)
         out["masks"] = warped if m.dim() == 5 else warped.squeeze(1)
     return out

@@ -1,9 +1,9 @@
-"""The eight transforms: configuration, parameter sampling, and the kernel each one applies.
+"""The transforms: configuration, parameter sampling, and what the parameters do.
 
 Each transform is thin: it validates its configuration, turns per-clip uniform draws into a typed
-parameter record (:meth:`Transform.sample_params`), and applies a pure kernel from
-:mod:`vidaug3d.functional` (:meth:`Transform.apply`). Calling a transform runs it as a one-element
-:class:`vidaug3d.Compose`; composing several fuses them (see :mod:`vidaug3d.compose`).
+parameter record (``sample_params``), and says what the record does by its kind (a frame map, a
+matrix, or an in-place value kernel from :mod:`vidaug3d.functional`; see :mod:`vidaug3d.base`).
+Calling a transform runs it through the engine on its own; composing several fuses them.
 
 Probability gates are branchless: a clip that is not transformed gets identity parameters
 (angle 0, factor 1, an identity frame map, an empty box), so nothing depends on data on the host.
@@ -12,19 +12,21 @@ Probability gates are branchless: a clip that is not transformed gets identity p
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from collections.abc import Sequence
+from typing import ClassVar, Literal
 
 import torch
 from torch import Tensor
 
 from . import functional as VF
-from ._random import ClipKeys, add_noise_, clip_noise
+from ._random import ClipKeys, clip_noise, draw_noise
 from ._video import VideoShape
+from .base import Context, GeometricTransform, TemporalTransform, ValueTransform
 from .errors import fail
 from .params import (
     AffineParams,
     ColorParams,
+    CropParams,
     EraseParams,
     FlipParams,
     FrameMapParams,
@@ -32,22 +34,22 @@ from .params import (
     TransformParams,
 )
 
-if TYPE_CHECKING:
-    from .compose import CallResult
-
 __all__ = [
+    "CenterCrop",
     "ColorJitter",
     "FrameReplace",
     "GaussianNoise",
     "RandomAffine",
     "RandomErasing",
     "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "RandomTemporalCrop",
+    "RandomVerticalFlip",
+    "Resize",
     "TemporalReverse",
     "TemporalShuffle",
-    "Transform",
+    "UniformTemporalSubsample",
 ]
-
-Kind = Literal["temporal", "geometric", "pointwise"]
 
 
 # ----------------------------------------------------------------------------------------------- validation
@@ -94,107 +96,24 @@ def _lerp(u: Tensor, r: tuple[float, float]) -> Tensor:
     return r[0] + (r[1] - r[0]) * u
 
 
-def _max_frames(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise fail(name, value, "a non-negative int")
+def _count_arg(name: str, value: object, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise fail(name, value, "a non-negative int" if minimum == 0 else f"an int >= {minimum}")
     return value
 
 
-# ----------------------------------------------------------------------------------------------- base
-class Transform:
-    """Base class. Subclasses set :attr:`kind` and implement the three methods below."""
-
-    kind: ClassVar[Kind]
-    min_frames: ClassVar[int] = 1
-
-    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> TransformParams:
-        """Draw this transform's parameters for a batch of ``shape`` from the clips' keys."""
-        raise NotImplementedError
-
-    def apply(self, video: Tensor, params: TransformParams) -> Tensor:
-        """Apply the transform's kernel with explicit parameters to ``(B, C, T, H, W)``."""
-        raise NotImplementedError
-
-    def extra_repr(self) -> str:
-        return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.extra_repr()})"
-
-    def __call__(self, video: Tensor, **kwargs: Any) -> CallResult:
-        """Run this transform alone; same keywords as :meth:`vidaug3d.Compose.__call__`.
-
-        With ``return_params=True`` the parameters returned are this transform's own record, and
-        ``params=`` takes such a record.
-        """
-        from .compose import Compose  # local: compose imports this module
-        from .params import Record
-
-        pipeline = Compose([self])
-        if isinstance(kwargs.get("params"), TransformParams):
-            p = kwargs["params"]
-            v = video if video.dim() == 5 else video.unsqueeze(0)
-            kwargs["params"] = Record((type(self).__name__,), (p,), tuple(v.shape))  # type: ignore[arg-type]
-        result = pipeline(video, **kwargs)
-        if kwargs.get("return_params"):
-            assert isinstance(result, tuple)
-            return (*result[:-1], result[-1].params[0])  # type: ignore[union-attr,return-value]
-        return result
-
-
-class GeometricTransform(Transform):
-    """A transform given by one forward affine matrix per clip (fused by matrix product)."""
-
-    kind: ClassVar[Kind] = "geometric"
-    exact: ClassVar[bool] = False  # true when the map sends pixel centres to pixel centres (no interpolation)
-
-    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
-        """``(B, 3, 3)`` float64 forward matrices in centred pixel coordinates."""
-        raise NotImplementedError
-
-    def apply(self, video: Tensor, params: TransformParams) -> Tensor:
-        return VF.warp(video, self.matrix(params, VideoShape.of(video)))
-
-
-class TemporalTransform(Transform):
-    """A transform given by a ``(B, T)`` frame-index map (fused by composing maps)."""
-
-    kind: ClassVar[Kind] = "temporal"
-
-    def apply(self, video: Tensor, params: TransformParams) -> Tensor:
-        assert isinstance(params, FrameMapParams)
-        return VF.gather_frames(video, params.frame_map)
-
-
-class PointwiseTransform(Transform):
-    """A transform that acts on values, not positions (fused into one in-place pass)."""
-
-    kind: ClassVar[Kind] = "pointwise"
-
-    def apply_(self, x: Tensor, params: TransformParams) -> Tensor:
-        """Apply in place to a float working tensor in [0, 1] (batched tensor ops)."""
-        raise NotImplementedError
-
-    def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
-        """An in-place function ``op(clip, b)`` for one clip ``(C, T, H, W)`` of the working tensor.
-
-        The CPU executor runs the whole plan clip by clip in a thread pool, so that the clip stays
-        in cache across all its ops. The result equals :meth:`apply_` to float rounding.
-        """
-
-        def op(clip: Tensor, b: int) -> None:
-            self.apply_(clip.unsqueeze(0), params.select([b]))
-
-        return op
-
-    def apply(self, video: Tensor, params: TransformParams) -> Tensor:
-        x = VF.to_work(video)
-        return VF.from_work(self.apply_(x, params), video.dtype)
+def _padding(padding_mode: object) -> str:
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise fail("padding_mode", padding_mode, '"zeros", "border" or "reflection"')
+    return str(padding_mode)
 
 
 # ----------------------------------------------------------------------------------------------- geometry
 class RandomAffine(GeometricTransform):
     """Random rotation, translation and isotropic scale per clip, identical on all its frames.
+
+    Rotation is counter-clockwise on screen for positive angles (as kornia and torchvision's
+    ``rotate``; torchvision's ``affine`` turns the other way).
 
     Args:
         degrees: Rotation range in degrees: ``d`` means ``(-d, d)``, or a ``(low, high)`` pair.
@@ -232,9 +151,7 @@ class RandomAffine(GeometricTransform):
             )
         self.scale = (1.0, 1.0) if scale is None else _range("scale", scale, lo=1e-6)
         self.p = _prob("p", p)
-        if padding_mode not in ("zeros", "border", "reflection"):
-            raise fail("padding_mode", padding_mode, '"zeros", "border" or "reflection"')
-        self.padding_mode = padding_mode
+        self.padding_mode = _padding(padding_mode)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> AffineParams:
         u = keys.uniform(slot, 0, 5)
@@ -249,9 +166,6 @@ class RandomAffine(GeometricTransform):
         assert isinstance(params, AffineParams)
         return VF.affine_matrix(params.angle, params.translate, params.scale)
 
-    def apply(self, video: Tensor, params: TransformParams) -> Tensor:
-        return VF.warp(video, self.matrix(params, VideoShape.of(video)), padding_mode=self.padding_mode)
-
 
 class RandomHorizontalFlip(GeometricTransform):
     """Mirror a clip left-right with probability ``p`` (all its frames).
@@ -264,6 +178,7 @@ class RandomHorizontalFlip(GeometricTransform):
     """
 
     exact: ClassVar[bool] = True
+    interpolation = None
 
     def __init__(self, p: float = 0.5) -> None:
         self.p = _prob("p", p)
@@ -275,18 +190,188 @@ class RandomHorizontalFlip(GeometricTransform):
         assert isinstance(params, FlipParams)
         return VF.hflip_matrix(params.flip)
 
-    def apply(self, video: Tensor, params: TransformParams) -> Tensor:
+
+class RandomVerticalFlip(GeometricTransform):
+    """Mirror a clip upside down with probability ``p`` (all its frames).
+
+    Example:
+        >>> v = torch.rand(2, 1, 2, 8, 8)
+        >>> torch.equal(RandomVerticalFlip(p=1.0)(v, seed=0), v.flip(-2))
+        True
+    """
+
+    exact: ClassVar[bool] = True
+    interpolation = None
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FlipParams:
+        return FlipParams(flip=keys.uniform(slot, 0, 1)[:, 0] < self.p)
+
+    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
         assert isinstance(params, FlipParams)
-        return VF.hflip(video, params.flip)
+        return VF.vflip_matrix(params.flip)
 
 
-# ----------------------------------------------------------------------------------------------- photometric
-class ColorJitter(PointwiseTransform):
+class _Crop(GeometricTransform):
+    """Shared by the transforms whose record is a pixel box per clip, resampled to ``size``."""
+
+    size: tuple[int, int]
+
+    def output_shape(self, shape: VideoShape) -> VideoShape:
+        return VideoShape(shape.B, shape.C, shape.T, *self.size)
+
+    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
+        assert isinstance(params, CropParams)
+        return VF.crop_matrix(params.box, self.size, (shape.H, shape.W))
+
+
+class RandomResizedCrop(_Crop):
+    """Crop a random box per clip (the same on all its frames) and resize it to ``size``.
+
+    torchvision's sampling: the box covers a fraction ``scale`` of the frame's area with an aspect
+    ratio (w / h) log-uniform in ``ratio``; up to ``attempts`` candidates are drawn and the first
+    that fits is used; if none fits, the largest centred box within ``ratio`` (the whole frame
+    when its aspect is in range). Boxes are whole pixels. Shrinking by more than
+    :data:`vidaug3d.functional.ANTIALIAS_FROM` is prefiltered against aliasing.
+
+    Args:
+        size: Output ``(height, width)``, or one int for a square.
+        scale: ``(low, high)`` fraction of the frame's area, in (0, 1].
+        ratio: ``(low, high)`` aspect ratio w / h, > 0.
+        attempts: Candidate boxes per clip.
+
+    Example:
+        >>> out, p = RandomResizedCrop(32, scale=(0.2, 1.0))(torch.rand(2, 1, 4, 48, 64), seed=0, return_params=True)
+        >>> out.shape, p.box.shape
+        (torch.Size([2, 1, 4, 32, 32]), torch.Size([2, 4]))
+    """
+
+    def __init__(
+        self,
+        size: int | tuple[int, int],
+        scale: tuple[float, float] = (0.08, 1.0),
+        ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
+        attempts: int = 10,
+    ) -> None:
+        self.size = VF.check_size("size", size)
+        self.scale = _range("scale", scale, lo=0.0, hi=1.0)
+        if self.scale[1] <= 0.0:
+            raise fail("scale", scale, "a (low, high) area fraction with high > 0")
+        self.ratio = _range("ratio", ratio, lo=1e-6)
+        self.attempts = _count_arg("attempts", attempts, 1)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> CropParams:
+        H, W, A = shape.H, shape.W, self.attempts
+        area = _lerp(keys.uniform(slot, 0, A).to(torch.float64), self.scale) * (H * W)
+        log_r = _lerp(
+            keys.uniform(slot, 1, A).to(torch.float64), (math.log(self.ratio[0]), math.log(self.ratio[1]))
+        )
+        r = torch.exp(log_r)
+        w = torch.round(torch.sqrt(area * r)).to(torch.int64)
+        h = torch.round(torch.sqrt(area / r)).to(torch.int64)
+        fits = (w > 0) & (w <= W) & (h > 0) & (h <= H)
+        first = torch.argmax(fits.to(torch.int64), dim=1, keepdim=True)
+        any_fit = fits.any(dim=1)
+        h, w = h.gather(1, first)[:, 0], w.gather(1, first)[:, 0]
+        u = keys.uniform(slot, 2, 2).to(torch.float64)
+        y0 = torch.floor(u[:, 0] * (H - h + 1).to(torch.float64)).to(torch.int64)
+        x0 = torch.floor(u[:, 1] * (W - w + 1).to(torch.float64)).to(torch.int64)
+        # torchvision's fallback: the whole frame, trimmed to the nearest aspect ratio in range
+        fh, fw = H, W
+        if self.ratio[0] > W / H:
+            fh = round(W / self.ratio[0])
+        elif self.ratio[1] < W / H:
+            fw = round(H * self.ratio[1])
+        fy, fx = (H - fh) // 2, (W - fw) // 2
+        box = torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
+        fallback = torch.tensor([fx, fy, fx + fw, fy + fh], dtype=torch.int64)
+        return CropParams(box=torch.where(any_fit[:, None], box, fallback))
+
+
+class Resize(_Crop):
+    """Resize every frame to ``size`` (bilinear; shrinking by more than
+    :data:`vidaug3d.functional.ANTIALIAS_FROM` is prefiltered against aliasing).
+
+    Args:
+        size: ``(height, width)``; or one int: the shorter side becomes ``size`` and the longer
+            keeps the aspect ratio (rounded down), as torchvision's ``Resize``.
+
+    Example:
+        >>> Resize(16)(torch.rand(1, 1, 2, 32, 48), seed=0).shape
+        torch.Size([1, 1, 2, 16, 24])
+    """
+
+    def __init__(self, size: int | tuple[int, int]) -> None:
+        self.edge = size if isinstance(size, int) and not isinstance(size, bool) else None
+        self.size = VF.check_size("size", size)
+
+    def _size(self, shape: VideoShape) -> tuple[int, int]:
+        if self.edge is None:
+            return self.size
+        H, W = shape.H, shape.W
+        if H <= W:
+            return (self.edge, max(1, int(self.edge * W / H)))
+        return (max(1, int(self.edge * H / W)), self.edge)
+
+    def output_shape(self, shape: VideoShape) -> VideoShape:
+        return VideoShape(shape.B, shape.C, shape.T, *self._size(shape))
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> CropParams:
+        return CropParams(
+            box=torch.tensor([0, 0, shape.W, shape.H], dtype=torch.int64).expand(shape.B, 4).clone()
+        )
+
+    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
+        assert isinstance(params, CropParams)
+        return VF.crop_matrix(params.box, self._size(shape), (shape.H, shape.W))
+
+
+class CenterCrop(_Crop):
+    """Cut the central ``size`` box out of every frame (whole pixels: exact, no interpolation).
+
+    The box's top-left corner is ``round((H - h) / 2), round((W - w) / 2)``, as torchvision's.
+    A crop larger than the frame raises (torchvision pads instead; pad before cropping).
+
+    Example:
+        >>> v = torch.arange(16.0).view(1, 1, 1, 4, 4)
+        >>> CenterCrop(2)(v / 16, seed=0).mul(16).flatten().tolist()
+        [5.0, 6.0, 9.0, 10.0]
+    """
+
+    exact: ClassVar[bool] = True
+    interpolation = None
+
+    def __init__(self, size: int | tuple[int, int]) -> None:
+        self.size = VF.check_size("size", size)
+
+    def output_shape(self, shape: VideoShape) -> VideoShape:
+        h, w = self.size
+        if h > shape.H or w > shape.W:
+            raise fail(
+                "video",
+                f"frames of (H, W) = {(shape.H, shape.W)}",
+                f"frames at least as large as CenterCrop(size={self.size})",
+            )
+        return super().output_shape(shape)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> CropParams:
+        h, w = self.size
+        y0, x0 = round((shape.H - h) / 2.0), round((shape.W - w) / 2.0)
+        return CropParams(
+            box=torch.tensor([x0, y0, x0 + w, y0 + h], dtype=torch.int64).expand(shape.B, 4).clone()
+        )
+
+
+# ----------------------------------------------------------------------------------------------- values
+class ColorJitter(ValueTransform):
     """Random brightness then contrast, one affine intensity map per clip (or per frame).
 
     Factors are uniform in ``[max(0, 1 - v), 1 + v]`` for a number ``v``, or in a given
     ``(low, high)`` range. The contrast blends with the mean luminance of the clip (``vary="clip"``)
-    or of each frame (``vary="frame"``). See :func:`vidaug3d.functional.adjust_brightness_contrast`.
+    or of each frame (``vary="frame"``); the result is clamped to the call's ``value_range``. See
+    :func:`vidaug3d.functional.adjust_brightness_contrast`.
 
     Args:
         brightness: Brightness jitter, a number or a (low, high) factor range.
@@ -326,36 +411,21 @@ class ColorJitter(PointwiseTransform):
             b, c = b[:, 0], c[:, 0]
         return ColorParams(brightness=b, contrast=c)
 
-    def apply_(self, x: Tensor, params: TransformParams) -> Tensor:
+    def apply_(self, x: Tensor, params: TransformParams, ctx: Context) -> Tensor:
         assert isinstance(params, ColorParams)
-        return VF.brightness_contrast_(
-            x, params.brightness, params.contrast, per_frame=params.brightness.dim() == 2
-        )
-
-    def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
-        assert isinstance(params, ColorParams)
-        if params.brightness.dim() == 2:  # per frame: the batched kernel on the one clip
-            return super().clip_op(params)
-        bs, cs = params.brightness.tolist(), params.contrast.tolist()
-
-        def op(clip: Tensor, b: int) -> None:
-            if bs[b] == 1.0 and cs[b] == 1.0:
-                return  # identity (x in [0, 1]: the map and the clamp change nothing)
-            m0 = float(VF.gray_mean(clip.unsqueeze(0), per_frame=False))
-            clip.mul_(bs[b] * cs[b]).add_(bs[b] * m0 * (1.0 - cs[b])).clamp_(0.0, 1.0)
-
-        return op
+        return VF.brightness_contrast_(x, params.brightness, params.contrast, ctx.value_range)
 
 
-class GaussianNoise(PointwiseTransform):
-    """Add Gaussian noise, independent for every pixel and frame, then clamp to [0, 1].
+class GaussianNoise(ValueTransform):
+    """Add Gaussian noise, independent for every pixel and frame, then clamp to the value range.
 
     Each clip's noise field comes from its own generator, seeded from the clip's key, so the noise
     of a clip does not depend on the rest of the batch and replays exactly from the record. The
     field is drawn on the video's device: the CPU and CUDA fields differ for the same seed.
 
     Args:
-        std: Standard deviation in units of the [0, 1] range, or a (low, high) range drawn per clip.
+        std: Standard deviation in the units of the video's values (uint8 videos: of [0, 1]), or a
+            (low, high) range drawn per clip.
         p: Probability that a clip gets noise.
 
     Example:
@@ -377,23 +447,15 @@ class GaussianNoise(PointwiseTransform):
         std = torch.where(u[:, 1] < self.p, _lerp(u[:, 0], self.std), 0.0)
         return NoiseParams(std=std, seed=keys.seeds(slot, 1))
 
-    def apply_(self, x: Tensor, params: TransformParams) -> Tensor:
+    def apply_(self, x: Tensor, params: TransformParams, ctx: Context) -> Tensor:
         assert isinstance(params, NoiseParams)
-        return add_noise_(x, params.seed, params.std)
-
-    def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
-        assert isinstance(params, NoiseParams)
-        seeds, stds = params.seed.tolist(), params.std.tolist()
-
-        def op(clip: Tensor, b: int) -> None:
-            if stds[b] == 0.0:
-                return  # not applied: adding 0 * noise changes nothing
-            clip.add_(clip_noise(seeds[b], clip), alpha=stds[b]).clamp_(0.0, 1.0)
-
-        return op
+        if not bool((params.std != 0).any()):
+            return x
+        noise = clip_noise(int(params.seed[0]), x) if x.shape[0] == 1 else draw_noise(params.seed, x)
+        return VF.add_noise_(x, noise, params.std, ctx.value_range)
 
 
-class RandomErasing(PointwiseTransform):
+class RandomErasing(ValueTransform):
     """Erase one random rectangle per clip, at the same place in every frame (torchvision's sampling).
 
     The box's area is a fraction ``scale`` of the frame and its aspect ratio (h / w) is log-uniform
@@ -404,7 +466,8 @@ class RandomErasing(PointwiseTransform):
         p: Probability that a clip is erased.
         scale: (low, high) fraction of the frame's area.
         ratio: (low, high) aspect ratio h / w.
-        value: Fill value in [0, 1].
+        value: Fill value in the video's units (uint8 videos: in [0, 1]); within the call's
+            ``value_range`` where that is bounded.
         attempts: Candidate boxes per clip.
 
     Example:
@@ -424,12 +487,15 @@ class RandomErasing(PointwiseTransform):
         self.p = _prob("p", p)
         self.scale = _range("scale", scale, lo=0.0, hi=1.0)
         self.ratio = _range("ratio", ratio, lo=1e-6)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise fail("value", value, "a fill value in [0, 1]")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise fail("value", value, "a finite fill value")
         self.value = float(value)
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise fail("attempts", attempts, "a positive int")
-        self.attempts = attempts
+        self.attempts = _count_arg("attempts", attempts, 1)
+
+    def check_context(self, ctx: Context) -> None:
+        vr = ctx.value_range
+        if vr is not None and not vr[0] <= self.value <= vr[1]:
+            raise fail("value", self.value, f"a fill value within the value range {vr} (working units)")
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> EraseParams:
         H, W = shape.H, shape.W
@@ -454,24 +520,16 @@ class RandomErasing(PointwiseTransform):
         box = torch.where(on[:, None], box, torch.zeros_like(box))
         return EraseParams(box=box)
 
-    def apply_(self, x: Tensor, params: TransformParams) -> Tensor:
+    def apply_(self, x: Tensor, params: TransformParams, ctx: Context) -> Tensor:
         assert isinstance(params, EraseParams)
-        return VF.erase_(x, params.box, self.value)
-
-    def clip_op(self, params: TransformParams) -> Callable[[Tensor, int], None]:
-        assert isinstance(params, EraseParams)
-        boxes = params.box.tolist()
-
-        def op(clip: Tensor, b: int) -> None:
-            y0, x0, y1, x1 = boxes[b]
-            if y1 > y0 and x1 > x0:
-                clip[..., y0:y1, x0:x1] = self.value
-
-        return op
-
-    def apply(self, video: Tensor, params: TransformParams) -> Tensor:
-        assert isinstance(params, EraseParams)
-        return VF.erase(video, params.box, self.value)
+        box = params.box
+        if not bool(((box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])).any()):
+            return x
+        if x.shape[0] == 1:  # one clip: a slice assignment touches only the box
+            y0, x0, y1, x1 = (int(v) for v in box[0])
+            x[..., y0:y1, x0:x1] = self.value
+            return x
+        return VF.erase_(x, box, self.value)
 
 
 # ----------------------------------------------------------------------------------------------- temporal
@@ -512,7 +570,7 @@ class _KFrames(TemporalTransform):
 
     def __init__(self, p: float = 0.5, max_frames: int = 4) -> None:
         self.p = _prob("p", p)
-        self.max_frames = _max_frames("max_frames", max_frames)
+        self.max_frames = _count_arg("max_frames", max_frames)
 
     def _chosen(self, shape: VideoShape, keys: ClipKeys, slot: int) -> tuple[Tensor, Tensor]:
         """The per-clip count ``k`` (0 where the gate is off) and the ``(B, T)`` uniforms that pick frames."""
@@ -574,3 +632,90 @@ class FrameReplace(_KFrames):
         offset = 1 + torch.floor(keys.uniform(slot, 2, T) * (T - 1)).to(torch.int64).clamp_(max=T - 2)
         source = (t + offset) % T
         return FrameMapParams(frame_map=torch.where(chosen, source, t))
+
+
+class UniformTemporalSubsample(TemporalTransform):
+    """Keep ``num_frames`` evenly spaced frames of every clip (first and last included).
+
+    Frame ``i`` is input frame ``int(i * (T - 1) / (num_frames - 1))``: torchvision's and
+    pytorchvideo's ``UniformTemporalSubsample`` (``linspace(0, T - 1, num_frames)`` truncated).
+    More frames than the clip has repeat frames (the same formula).
+
+    Example:
+        >>> out, p = UniformTemporalSubsample(4)(torch.rand(1, 1, 10, 2, 2), seed=0, return_params=True)
+        >>> p.frame_map.tolist()
+        [[0, 3, 6, 9]]
+    """
+
+    def __init__(self, num_frames: int) -> None:
+        self.num_frames = _count_arg("num_frames", num_frames, 1)
+
+    def output_shape(self, shape: VideoShape) -> VideoShape:
+        return VideoShape(shape.B, shape.C, self.num_frames, shape.H, shape.W)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FrameMapParams:
+        idx = torch.linspace(0, shape.T - 1, self.num_frames, dtype=torch.float64).clamp(0, shape.T - 1)
+        return FrameMapParams(frame_map=idx.to(torch.int64).expand(shape.B, -1).clone())
+
+
+class RandomTemporalCrop(TemporalTransform):
+    """A window of ``num_frames`` frames at a random start per clip, optionally at a random speed.
+
+    With ``speed`` ``(low, high)``, each clip draws a playback speed ``s`` log-uniform in the range
+    and its window spans ``num_frames * s`` input frames, sampled at frame
+    ``start + floor((i + 0.5) * s)`` for output frame ``i`` (``s > 1`` skips frames, ``s < 1``
+    repeats them); with speed 1 the window is ``num_frames`` consecutive frames. A window longer
+    than the clip has its speed capped so that it spans the whole clip.
+
+    Clips shorter than ``num_frames`` (``short``): ``"error"`` (default) raises; ``"loop"`` plays
+    the clip again from its first frame; ``"pad"`` repeats its last frame.
+
+    Args:
+        num_frames: Output frames, >= 1.
+        speed: Playback speed range, > 0 (default: no speed change).
+        short: What to do with clips shorter than ``num_frames``.
+
+    Example:
+        >>> out, p = RandomTemporalCrop(4)(torch.rand(2, 1, 10, 2, 2), seed=0, return_params=True)
+        >>> out.shape[2], bool((p.frame_map.diff(dim=1) == 1).all())
+        (4, True)
+    """
+
+    def __init__(
+        self,
+        num_frames: int,
+        speed: tuple[float, float] = (1.0, 1.0),
+        short: Literal["error", "loop", "pad"] = "error",
+    ) -> None:
+        self.num_frames = _count_arg("num_frames", num_frames, 1)
+        self.speed = _range("speed", speed, lo=1e-6)
+        if short not in ("error", "loop", "pad"):
+            raise fail("short", short, '"error", "loop" or "pad"')
+        self.short = short
+
+    def output_shape(self, shape: VideoShape) -> VideoShape:
+        if self.num_frames > shape.T and self.short == "error":
+            raise fail(
+                "video",
+                f"T = {shape.T} frames",
+                f"at least num_frames = {self.num_frames} frames for RandomTemporalCrop "
+                '(or short="loop" / "pad")',
+            )
+        return VideoShape(shape.B, shape.C, self.num_frames, shape.H, shape.W)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FrameMapParams:
+        T, n = shape.T, self.num_frames
+        u = keys.uniform(slot, 0, 2).to(torch.float64)
+        lo, hi = math.log(self.speed[0]), math.log(self.speed[1])
+        s = torch.exp(_lerp(u[:, 0], (lo, hi)))
+        if n <= T:
+            s = torch.minimum(s, torch.tensor(T / n, dtype=torch.float64))  # the window fits the clip
+        i = torch.arange(n, dtype=torch.float64)
+        off = torch.floor((i + 0.5) * s[:, None]).to(torch.int64)  # (B, n), non-decreasing from 0
+        span = off[:, -1] + 1
+        room = (T - span).clamp(min=0)
+        start = torch.floor(u[:, 1] * (room + 1).to(torch.float64)).to(torch.int64)
+        idx = start[:, None] + off
+        if self.short == "loop":
+            idx = idx % T
+        return FrameMapParams(frame_map=idx.clamp_(max=T - 1))

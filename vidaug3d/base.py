@@ -1,0 +1,182 @@
+"""The extension API: the three kinds of transform, and what their methods take.
+
+A transform is configuration plus two methods: :meth:`Transform.sample_params` turns the clips'
+keyed uniform draws (:class:`ClipKeys`) into a typed parameter record (a
+:class:`~vidaug3d.params.TransformParams` dataclass of CPU tensors with leading dimension ``B``),
+for the :class:`VideoShape` the transform receives; and one method that says what the parameters
+do, by kind:
+
+- :class:`TemporalTransform`: :meth:`~TemporalTransform.frame_map`, a ``(B, T_out)`` map into the
+  ``T`` input frames (with :meth:`~Transform.output_shape` for a new ``T``);
+- :class:`GeometricTransform`: :meth:`~GeometricTransform.matrix`, a ``(B, 3, 3)`` forward map from
+  the input's to the output's centred pixel coordinates (with :meth:`~Transform.output_shape` for a
+  new ``(H, W)``);
+- :class:`ValueTransform`: :meth:`~ValueTransform.apply_`, an in-place kernel on a float working
+  tensor ``(n, C, T, H, W)`` and the parameters of those ``n`` clips.
+
+Everything else comes with the kind: fusion with its neighbours, both executors, records, replay,
+JSON, targets, inverse (where the kind has one) and calling the transform on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from torch import Tensor
+
+from ._random import ClipKeys
+from ._video import VideoShape
+from .engine import CallResult, Context, GeometricStage, Plan, Stage, TemporalStage, ValueStage, call
+from .errors import fail
+from .params import FrameMapParams, Record, TransformParams
+
+__all__ = [
+    "ClipKeys",
+    "Context",
+    "GeometricTransform",
+    "TemporalTransform",
+    "Transform",
+    "TransformParams",
+    "ValueTransform",
+    "VideoShape",
+]
+
+
+class Transform:
+    """Base class of every transform. Subclass one of the three kinds below, not this."""
+
+    stage: ClassVar[type[Stage]]  # the kind of engine stage the transform joins
+    min_frames: ClassVar[int] = 1  # fewest input frames the transform can work with
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> TransformParams:
+        """Draw this transform's parameters for a batch of ``shape`` from the clips' keys.
+
+        Args:
+            shape: The ``(B, C, T, H, W)`` this transform receives (after the transforms before it).
+            keys: The clips' keys; ``keys.uniform(slot, stream, n)`` gives ``(B, n)`` uniforms.
+            slot: This transform's position in its pipeline (pass it on to ``keys.uniform``).
+        """
+        raise NotImplementedError
+
+    def output_shape(self, shape: VideoShape) -> VideoShape:
+        """The shape this transform returns for an input of ``shape`` (default: unchanged).
+
+        Raise :func:`vidaug3d.errors.fail` here for an input the transform cannot take.
+        """
+        return shape
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def __call__(self, video: Tensor, **kwargs: Any) -> CallResult:
+        """Run this transform alone; same keywords as :meth:`vidaug3d.Compose.__call__`.
+
+        With ``return_params=True`` the parameters returned are this transform's own record, and
+        ``params=`` takes such a record.
+        """
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            plan = self.__dict__["_plan"] = Plan([self])
+        p = kwargs.get("params")
+        if isinstance(p, TransformParams):
+            shape = (1, *video.shape) if video.dim() == 4 else tuple(video.shape)
+            if kwargs.get("layout") is not None:
+                from ._video import to_canonical
+
+                shape = tuple(to_canonical(video, kwargs["layout"])[0].shape)
+            kwargs["params"] = Record((type(self).__name__,), (p,), shape)  # type: ignore[arg-type]
+        res = call(plan, video, **kwargs)
+        if kwargs.get("return_params"):
+            assert isinstance(res, tuple)
+            return (*res[:-1], res[-1].params[0])
+        return res
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_plan", None)  # rebuilt on first use
+        return state
+
+
+class TemporalTransform(Transform):
+    """A transform given by a ``(B, T_out)`` frame-index map (fused by composing maps).
+
+    Subclasses whose record is a :class:`~vidaug3d.params.FrameMapParams` need only
+    :meth:`sample_params`; a transform that changes ``T`` also overrides :meth:`output_shape`.
+    """
+
+    stage: ClassVar[type[Stage]] = TemporalStage
+
+    def frame_map(self, params: TransformParams, shape: VideoShape) -> Tensor:
+        """``(B, T_out)`` int64: output frame ``t`` shows input frame ``map[b, t]`` (in ``[0, T)``)."""
+        if not isinstance(params, FrameMapParams):
+            raise NotImplementedError(
+                f"{type(self).__name__} must define frame_map for {type(params).__name__}"
+            )
+        return params.frame_map
+
+
+class GeometricTransform(Transform):
+    """A transform given by one forward affine matrix per clip (fused by matrix product).
+
+    Attributes:
+        exact: Class attribute: True when the map only moves whole pixels (flips, whole-pixel crops),
+            so a stage of such transforms moves data instead of interpolating.
+        interpolation: ``"bilinear"`` or ``"nearest"``, or None for a transform that never
+            interpolates on its own; consecutive transforms fuse only where these agree.
+        padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"`` for pixels from outside the
+            input, or None for a transform that never samples outside it.
+        antialias: Prefilter downscaling by more than :data:`vidaug3d.functional.ANTIALIAS_FROM`.
+    """
+
+    stage: ClassVar[type[Stage]] = GeometricStage
+    exact: ClassVar[bool] = False
+    interpolation: str | None = "bilinear"
+    padding_mode: str | None = None
+    antialias: bool = True
+
+    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
+        """``(B, 3, 3)`` float64 forward maps from the input's centred pixel coordinates (of
+        ``shape``'s ``(H, W)``) to the output's (of :meth:`output_shape`'s ``(H, W)``)."""
+        raise NotImplementedError
+
+
+class ValueTransform(Transform):
+    """A transform that changes values, not positions (fused into one in-place pass).
+
+    Attributes:
+        needs_range: Class attribute: True when the transform cannot work on unbounded values
+            (``value_range=None``); the call then raises a clear error.
+    """
+
+    stage: ClassVar[type[Stage]] = ValueStage
+    needs_range: ClassVar[bool] = False
+
+    def apply_(self, x: Tensor, params: TransformParams, ctx: Context) -> Tensor:
+        """Apply in place to a float working tensor ``(n, C, T, H, W)`` and return it.
+
+        Args:
+            x: The working tensor (uint8 video scaled to [0, 1]; floats as they are).
+            params: The record of these ``n`` clips (leading dimension ``n``; the CPU executor
+                calls with one clip at a time, the batched executor with the whole batch; both must
+                give the same values, so reduce over a clip's own elements only).
+            ctx: The call's context (``ctx.value_range``: what to clamp to, or None).
+        """
+        raise NotImplementedError
+
+    def check_context(self, ctx: Context) -> None:
+        """Raise if the transform cannot honour the call's context (e.g. an unbounded range)."""
+        if self.needs_range and ctx.value_range is None:
+            raise fail("value_range", None, f"a bounded (low, high) range: {type(self).__name__} needs one")
+
+
+def check_all(name: str, items: Sequence[object]) -> list[Transform]:
+    """The items as transforms, or the package error naming the first that is not one."""
+    out = list(items)
+    for i, t in enumerate(out):
+        if not isinstance(t, Transform):
+            raise fail(f"{name}[{i}]", type(t).__name__, "a vidaug3d Transform")
+    return out  # type: ignore[return-value]

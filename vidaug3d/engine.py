@@ -1,0 +1,627 @@
+"""The engine: a plan of typed stages, parameters drawn through the shapes, and two executors.
+
+A plan groups consecutive transforms of one kind into a :class:`Stage` once, at construction:
+
+- :class:`TemporalStage`: the transforms' ``(B, T_out)`` frame maps compose into one map (one gather);
+  a map may pick, repeat or drop frames, so ``T`` may change;
+- :class:`GeometricStage`: the transforms' matrices multiply into one matrix per clip, and every
+  frame of a clip is resampled once from the stage's input ``(H, W)`` to its output ``(H, W)``
+  (crops and resizes are matrices too); transforms that need different interpolation or padding
+  start a new stage; a stage of exact maps (flips, whole-pixel crops) moves data instead;
+- :class:`ValueStage`: colour, noise, erasing and the like run in place on one float working tensor.
+
+At call time a record is drawn transform by transform, each for the shape it receives; each stage
+*cooks* its transforms' parameters for the batch once (a composed map, matrices, sampling grids'
+thetas), then runs. Two executors run a plan, with identical results: on the CPU (no autograd) the
+whole plan runs clip by clip in a thread pool, so a clip is gathered, resampled and coloured while it
+is in cache, and only the output is batch-sized; on CUDA and for inputs that require grad each
+stage runs once over the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import functional as VF
+from ._random import ClipKeys, Draw, eager, make_keys, per_clip
+from ._video import Layout, VideoShape, check_values, from_canonical, to_canonical, work_dtype
+from .errors import VidaugError, fail
+from .functional import ValueRange
+from .params import Record, TransformParams
+from .targets import check_targets, gather_targets, warp_targets
+
+if TYPE_CHECKING:
+    from .base import Transform
+
+__all__ = [
+    "CallResult",
+    "Context",
+    "GeometricStage",
+    "Plan",
+    "Stage",
+    "TemporalStage",
+    "ValueStage",
+]
+
+CallResult = Union[Tensor, tuple[Any, ...]]  # noqa: UP007 (a runtime alias on Python 3.10)
+
+# CPU inputs without autograd run through the streamed (clip-by-clip) executor; tests switch it off
+# to compare it with the batched one.
+_STREAM_CPU = True
+
+
+def streams(video: Tensor) -> bool:
+    """Whether the clip-streamed CPU executor runs this canonical video."""
+    return video.device.type == "cpu" and not video.requires_grad and video.shape[0] > 0 and _STREAM_CPU
+
+
+class Work(NamedTuple):
+    """The tensor between stages and whether this call made it (then it may be changed in place)."""
+
+    x: Tensor
+    owned: bool
+
+
+def _as_work(w: Work) -> Tensor:
+    """A float working tensor that may be modified in place (converting or copying if needed)."""
+    if w.owned and w.x.dtype == work_dtype(w.x.dtype):
+        return w.x
+    return VF.to_work(w.x, copy=not w.owned)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every stage of one call sees besides its parameters.
+
+    Attributes:
+        value_range: The range value transforms clamp to, in working units (uint8 works in
+            [0, 1]), or None for unbounded.
+        dtype: The input video's dtype.
+    """
+
+    value_range: ValueRange
+    dtype: torch.dtype
+
+
+# ----------------------------------------------------------------------------------------------- stages
+class Stage:
+    """A run of consecutive transforms of one kind that executes as one step.
+
+    Subclasses cook the members' parameters for a batch (:meth:`cook`) and run the cooked step over
+    the batch (:meth:`run_batch`) or on one clip (:meth:`run_clip`); they move targets and invert
+    where they can. ``shapes`` passed to :meth:`cook` are the shapes the members receive, followed by
+    the stage's output shape.
+    """
+
+    def __init__(self, transforms: Sequence[Transform], slots: Sequence[int]) -> None:
+        self.transforms = tuple(transforms)
+        self.slots = tuple(slots)
+
+    @classmethod
+    def accepts(cls, members: Sequence[Transform], t: Transform) -> bool:
+        """Whether ``t`` can join a stage of ``members`` and fuse with them correctly."""
+        return True
+
+    @property
+    def names(self) -> str:
+        return ", ".join(type(t).__name__ for t in self.transforms)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}{self.slots}"
+
+    def cook(self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context) -> Any:
+        raise NotImplementedError
+
+    def run_batch(self, w: Work, cooked: Any, ctx: Context) -> Work:
+        raise NotImplementedError
+
+    def run_clip(self, w: Work, cooked: Any, b: int, ctx: Context) -> Work:
+        raise NotImplementedError
+
+    def move_targets(self, targets: dict[str, Tensor], cooked: Any) -> dict[str, Tensor]:
+        return targets
+
+    def invert(self, x: Tensor, cooked: Any) -> Tensor:
+        raise VidaugError(
+            f"inverse: {self.names} cannot be inverted; pass strict=False to undo only geometry and frame order"
+        )
+
+
+class TemporalStage(Stage):
+    """Frame-index maps composed into one ``(B, T_out)`` map into the stage's input frames."""
+
+    def cook(self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context) -> Tensor:
+        total: Tensor | None = None
+        for t, p, s in zip(self.transforms, params, shapes, strict=False):
+            m = t.frame_map(p, s).to(torch.int64)  # type: ignore[attr-defined]
+            total = m if total is None else total.gather(1, m)  # out = x[m1][m2] = x[m1[m2]]
+        assert total is not None
+        return total
+
+    def run_batch(self, w: Work, cooked: Tensor, ctx: Context) -> Work:
+        return Work(VF.gather_frames(w.x, cooked), True)
+
+    def run_clip(self, w: Work, cooked: Tensor, b: int, ctx: Context) -> Work:
+        return Work(w.x.index_select(1, cooked[b]), True)
+
+    def move_targets(self, targets: dict[str, Tensor], cooked: Tensor) -> dict[str, Tensor]:
+        return gather_targets(targets, cooked)
+
+    def invert(self, x: Tensor, cooked: Tensor) -> Tensor:
+        T = x.shape[2]
+        ident = torch.arange(T).expand(cooked.shape[0], T)
+        if cooked.shape[1] != T or not torch.equal(torch.sort(cooked, dim=1).values, ident):
+            raise VidaugError(
+                f"inverse: the frame map of {self.names} is not a permutation (frames were replaced, "
+                "dropped or repeated), so the frame order cannot be undone"
+            )
+        return VF.gather_frames(x, torch.argsort(cooked, dim=1))
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """A geometric stage cooked for one call: the clips' total matrices and how to apply them."""
+
+    matrix: Tensor  # (B, 3, 3) float64, input centred pixel coordinates -> output ones
+    size_in: tuple[int, int]
+    size_out: tuple[int, int]
+    rows: Tensor | None  # exact stages: (B, H_out) and (B, W_out) input indices
+    cols: Tensor | None
+    theta: Tensor | None  # (B, 2, 3) affine_grid thetas in the working dtype
+    sigma: Tensor | None  # (B, 2) antialiasing prefilter sigmas, None when no clip needs one
+
+
+def _exact_indices(
+    matrix: Tensor, size_in: tuple[int, int], size_out: tuple[int, int]
+) -> tuple[Tensor, Tensor] | None:
+    """Row and column index maps if ``matrix`` sends pixel centres onto pixel centres inside the frame."""
+    a = matrix[:, :2, :2]
+    diag = torch.stack([a[:, 0, 0], a[:, 1, 1]], 1)
+    if bool((a[:, 0, 1] != 0).any() or (a[:, 1, 0] != 0).any() or (diag.abs() != 1).any()):
+        return None
+    inv = VF.invert_matrix(matrix)
+    idx = []
+    for axis, (n_in, n_out) in enumerate(zip(size_in, size_out, strict=True)):
+        k = 1 - axis  # row 1 of the matrix is y (rows), row 0 is x (columns)
+        centres = torch.arange(n_out, dtype=torch.float64) + 0.5 - n_out / 2.0
+        src = inv[:, k, k, None] * centres + inv[:, k, 2, None] + n_in / 2.0 - 0.5
+        rounded = torch.round(src)
+        if bool(((src - rounded).abs() > 1e-9).any() or (rounded < 0).any() or (rounded > n_in - 1).any()):
+            return None
+        idx.append(rounded.to(torch.int64))
+    return idx[0], idx[1]
+
+
+class GeometricStage(Stage):
+    """Forward matrices multiplied into one per clip; one resample of every frame (or exact data movement)."""
+
+    @classmethod
+    def accepts(cls, members: Sequence[Transform], t: Transform) -> bool:
+        # a fused stage has one interpolation and one padding: join only where they agree (a
+        # transform that never samples outside its input, or never interpolates, agrees with any)
+        for attr in ("interpolation", "padding_mode"):
+            mine = getattr(t, attr, None)
+            theirs = {getattr(m, attr, None) for m in members} - {None}
+            if mine is not None and theirs and theirs != {mine}:
+                return False
+        return True
+
+    def _mode(self, attr: str, default: str) -> str:
+        modes = {str(getattr(t, attr)) for t in self.transforms if getattr(t, attr, None) is not None}
+        return modes.pop() if modes else default
+
+    @property
+    def interpolation(self) -> str:
+        return self._mode("interpolation", "bilinear")
+
+    @property
+    def padding_mode(self) -> str:
+        return self._mode("padding_mode", "zeros")
+
+    @property
+    def antialias(self) -> bool:
+        return all(getattr(t, "antialias", True) for t in self.transforms)
+
+    def cook(
+        self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context
+    ) -> Resampling:
+        total: Tensor | None = None
+        for t, p, s in zip(self.transforms, params, shapes, strict=False):
+            m = t.matrix(p, s).to(torch.float64)  # type: ignore[attr-defined]
+            total = m if total is None else m @ total
+        assert total is not None
+        size_in, size_out = (shapes[0].H, shapes[0].W), (shapes[-1].H, shapes[-1].W)
+        exact = _exact_indices(total, size_in, size_out) if all(t.exact for t in self.transforms) else None  # type: ignore[attr-defined]
+        if exact is not None:
+            return Resampling(total, size_in, size_out, exact[0], exact[1], None, None)
+        wd = work_dtype(ctx.dtype)
+        sigma = VF.antialias_sigma(total) if self.antialias and self.interpolation == "bilinear" else None
+        if sigma is not None and not bool((sigma > 0).any()):
+            sigma = None
+        theta = VF._theta(total, size_in, size_out, wd, torch.device("cpu"))
+        return Resampling(total, size_in, size_out, None, None, theta, sigma)
+
+    def run_batch(self, w: Work, cooked: Resampling, ctx: Context) -> Work:
+        x = w.x
+        if cooked.rows is not None and cooked.cols is not None:
+            B, C, T, _, W = x.shape
+            Ho, Wo = cooked.size_out
+            rows = VF.to_device(cooked.rows, x.device).view(B, 1, 1, Ho, 1).expand(B, C, T, Ho, W)
+            x = x.gather(3, rows)
+            cols = VF.to_device(cooked.cols, x.device).view(B, 1, 1, 1, Wo).expand(B, C, T, Ho, Wo)
+            return Work(x.gather(4, cols), True)
+        out = VF.resample_work(
+            VF.to_work(x, copy=False),
+            cooked.matrix,
+            cooked.size_out,
+            mode=self.interpolation,
+            padding_mode=self.padding_mode,
+            antialias=cooked.sigma is not None,
+        )
+        return Work(out, True)
+
+    def run_clip(self, w: Work, cooked: Resampling, b: int, ctx: Context) -> Work:
+        x = w.x
+        if cooked.rows is not None and cooked.cols is not None:
+            return Work(x.index_select(2, cooked.rows[b]).index_select(3, cooked.cols[b]), True)
+        assert cooked.theta is not None
+        c, t, h, wd = x.shape
+        Ho, Wo = cooked.size_out
+        planes = VF.to_work(x, copy=False).reshape(1, c * t, h, wd)
+        if cooked.sigma is not None and bool((cooked.sigma[b] > 0).any()):
+            planes = VF.blur_planes(planes, cooked.sigma[b : b + 1], padding="replicate")
+        # one clip's grid and input only: nothing batch-sized beyond the output
+        out = F.grid_sample(
+            planes,
+            VF._affine_grid(cooked.theta[b : b + 1], Ho, Wo),
+            mode=self.interpolation,
+            padding_mode=self.padding_mode,
+            align_corners=False,
+        )
+        return Work(out.view(c, t, Ho, Wo), True)
+
+    def move_targets(self, targets: dict[str, Tensor], cooked: Resampling) -> dict[str, Tensor]:
+        return warp_targets(targets, cooked.matrix, cooked.size_in, cooked.size_out)
+
+    def invert(self, x: Tensor, cooked: Resampling) -> Tensor:
+        return VF.warp(x, VF.invert_matrix(cooked.matrix), size=cooked.size_in, padding_mode="zeros")
+
+
+class ValueStage(Stage):
+    """Value transforms in place on one float working tensor (the clip's, on the CPU executor)."""
+
+    def cook(
+        self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context
+    ) -> tuple[TransformParams, ...]:
+        for t in self.transforms:
+            t.check_context(ctx)  # type: ignore[attr-defined]
+        return tuple(params)
+
+    def run_batch(self, w: Work, cooked: tuple[TransformParams, ...], ctx: Context) -> Work:
+        x = _as_work(w)
+        if x.device.type == "cpu" and not x.requires_grad:
+            # clip by clip in the pool, as the streamed executor does: each clip cache-resident
+            # across the stage's ops, and its reductions summed in the same order
+            def one(b: int) -> None:
+                self.run_clip(Work(x[b], True), cooked, b, ctx)
+
+            per_clip(one, x.shape[0], x.device, work=x[0].numel())
+            return Work(x, True)
+        for t, p in zip(self.transforms, cooked, strict=True):
+            x = t.apply_(x, p, ctx)  # type: ignore[attr-defined]
+        return Work(x, True)
+
+    def run_clip(self, w: Work, cooked: tuple[TransformParams, ...], b: int, ctx: Context) -> Work:
+        x = _as_work(w).unsqueeze(0)
+        for t, p in zip(self.transforms, cooked, strict=True):
+            x = t.apply_(x, p.select(slice(b, b + 1)), ctx)  # type: ignore[attr-defined]
+        return Work(x[0], True)
+
+
+# ----------------------------------------------------------------------------------------------- the plan
+class Plan:
+    """Transforms grouped into stages once; sampling, execution, targets and inverse per call.
+
+    Args:
+        transforms: The transforms, applied in order.
+        fuse: Group consecutive transforms of a kind (default); False gives one stage each.
+
+    Example:
+        >>> import vidaug3d as va
+        >>> Plan([va.TemporalReverse(), va.RandomAffine(5), va.RandomHorizontalFlip(), va.GaussianNoise()]).stages
+        (TemporalStage(0,), GeometricStage(1, 2), ValueStage(3,))
+    """
+
+    def __init__(self, transforms: Sequence[Transform], fuse: bool = True) -> None:
+        self.transforms = tuple(transforms)
+        groups: list[tuple[type[Stage], list[int]]] = []
+        for i, t in enumerate(self.transforms):
+            kind = t.stage
+            if fuse and groups and groups[-1][0] is kind:
+                members = [self.transforms[j] for j in groups[-1][1]]
+                if kind.accepts(members, t):
+                    groups[-1][1].append(i)
+                    continue
+            groups.append((kind, [i]))
+        self.stages: tuple[Stage, ...] = tuple(
+            kind([self.transforms[i] for i in idx], idx) for kind, idx in groups
+        )
+        self._draws: dict[tuple[int, int, int, int], tuple[Draw, ...]] = {}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(type(t).__name__ for t in self.transforms)
+
+    def shapes(self, shape: VideoShape) -> list[VideoShape]:
+        """The shape each transform receives, then the output shape; checks each can take its input."""
+        out = [shape]
+        short: list[str] = []
+        need = 1
+        for t in self.transforms:
+            if t.min_frames > out[-1].T:
+                short.append(type(t).__name__)
+                need = max(need, t.min_frames)
+            out.append(t.output_shape(out[-1]))
+        if short:
+            raise fail(
+                "video",
+                f"T = {min(s.T for s in out)} frames",
+                f"at least {need} frames for {', '.join(short)}",
+            )
+        return out
+
+    # ------------------------------------------------------------------ parameters
+    @eager  # O(B) host-side work; compiling it buys nothing
+    def sample(self, shape: VideoShape, keys: ClipKeys) -> Record:
+        """Draw every transform's parameters (on the CPU), each for the shape it receives."""
+        shapes = self.shapes(shape)
+        # The first call for a frame shape logs the uniform draws the transforms ask for; later calls
+        # hash them all in one evaluation (same values, a dozen rounds of small tensor ops fewer).
+        sig = (shape.C, shape.T, shape.H, shape.W)
+        draws = self._draws.get(sig)
+        k = keys.recording() if draws is None else keys.prefetch(draws)
+        params = tuple(
+            t.sample_params(s, k, slot)
+            for slot, (t, s) in enumerate(zip(self.transforms, shapes, strict=False))
+        )
+        if draws is None and k.log is not None:
+            self._draws[sig] = tuple(k.log)
+        return Record(self.names, params, shape.as_tuple())
+
+    def check_record(self, record: object, shape: VideoShape) -> Record:
+        """The record to replay on a video of ``shape`` (a Record or its ``to_dict()``), checked."""
+        if isinstance(record, dict):
+            record = Record.from_dict(record)
+        if not isinstance(record, Record):
+            raise fail(
+                "params", type(record).__name__, "a Record returned by this pipeline (or its to_dict())"
+            )
+        if record.names != self.names:
+            raise fail("params", record.names, f"a record of this pipeline's transforms {self.names}")
+        if (record.shape[0], *record.shape[2:]) != (shape.B, shape.T, shape.H, shape.W):
+            raise fail(
+                "params",
+                f"a record drawn for (B, C, T, H, W) = {record.shape}",
+                f"one for this video's B, T, H, W = {(shape.B, shape.T, shape.H, shape.W)}",
+            )
+        return record
+
+    def cook(self, record: Record, ctx: Context, shape: VideoShape | None = None) -> list[Any]:
+        """Each stage's cooked parameters for ``record``."""
+        shapes = self.shapes(VideoShape(*record.shape) if shape is None else shape)
+        cooked = []
+        for st in self.stages:
+            lo, hi = st.slots[0], st.slots[-1]
+            cooked.append(st.cook([record.params[i] for i in st.slots], shapes[lo : hi + 2], ctx))
+        return cooked
+
+    # ------------------------------------------------------------------ execution
+    def execute(
+        self,
+        video: Tensor,
+        record: Record,
+        ctx: Context,
+        out_dtype: torch.dtype | None = None,
+        check: bool = False,
+    ) -> Tensor:
+        """Run the plan on a canonical ``(B, C, T, H, W)`` video with a record.
+
+        With ``check``, the values are checked first (by each clip's task on the CPU executor).
+        """
+        if streams(video):
+            one, out = self.stream(video, record, ctx, out_dtype, check)
+            per_clip(one, video.shape[0], video.device, work=video[0].numel())
+            return out
+        if check:
+            check_values(video)
+        return self.execute_batched(video, record, ctx, out_dtype)
+
+    def _finish(
+        self, w: Work, dtype: torch.dtype, in_dtype: torch.dtype, out: Tensor | None = None
+    ) -> Tensor:
+        """The last cast to ``dtype``, rescaling between uint8 and float (float input clamped into uint8)."""
+        x = w.x
+        if x.dtype == in_dtype:  # the input's values, moved at most (for float32/64 also the working tensor)
+            if dtype == in_dtype:
+                if out is not None:
+                    return out.copy_(x)
+                return x if w.owned else x.clone()
+            x = VF.to_work(x, copy=not w.owned)
+        if dtype == torch.uint8 and in_dtype != torch.uint8:
+            x = x.clamp_(0.0, 1.0)  # a float input's values may lie anywhere
+        return VF.from_work(x, dtype, out=out)
+
+    def stream(
+        self,
+        video: Tensor,
+        record: Record,
+        ctx: Context,
+        out_dtype: torch.dtype | None,
+        check: bool = False,
+    ) -> tuple[Callable[[int], None], Tensor]:
+        """The streamed executor's per-clip task ``one(b)`` and the output it fills."""
+        cooked = self.cook(record, ctx)
+        final = self.shapes(VideoShape.of(video))[-1]
+        dtype = out_dtype or video.dtype
+        out = torch.empty(final.as_tuple(), dtype=dtype)
+        steps = list(zip(self.stages, cooked, strict=True))
+
+        def one(b: int) -> None:
+            x = video[b]
+            if check:
+                check_values(x, clip=b)
+            w = Work(x, False)
+            for st, ck in steps:
+                w = st.run_clip(w, ck, b, ctx)
+            self._finish(w, dtype, video.dtype, out=out[b])
+
+        return one, out
+
+    def execute_batched(
+        self, video: Tensor, record: Record, ctx: Context, out_dtype: torch.dtype | None = None
+    ) -> Tensor:
+        """The CUDA (and autograd) executor: each stage runs once over the whole batch."""
+        w = Work(video, False)
+        for st, ck in zip(self.stages, self.cook(record, ctx), strict=True):
+            w = st.run_batch(w, ck, ctx)
+        return self._finish(w, out_dtype or video.dtype, video.dtype)
+
+    def move_targets(self, targets: Mapping[str, Tensor], record: Record) -> dict[str, Tensor]:
+        """Move targets (boxes, keypoints, masks, frame labels) as the video moved under ``record``."""
+        B, _, T, H, W = record.shape
+        out = check_targets(targets, B, T, H, W)
+        ctx = Context(None, torch.float32)
+        for st, ck in zip(self.stages, self.cook(record, ctx), strict=True):
+            out = st.move_targets(out, ck)
+        return out
+
+    def invert(self, x: Tensor, record: Record, strict: bool = True) -> Tensor:
+        """Undo the geometry and frame order of a call (see :meth:`vidaug3d.Compose.inverse`)."""
+        out = x
+        ctx = Context(None, x.dtype)
+        for st, ck in reversed(list(zip(self.stages, self.cook(record, ctx), strict=True))):
+            if isinstance(st, ValueStage):
+                if strict:
+                    st.invert(out, ck)  # raises
+                continue
+            out = st.invert(out, ck)
+        return out if out is not x else x.clone()
+
+
+# ----------------------------------------------------------------------------------------------- the call
+_OUT_DTYPES = (torch.uint8, torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+@dataclass
+class Prepared:
+    """A call's checked arguments: the canonical video, its layout, the record and the context."""
+
+    video: Tensor
+    layout: Layout
+    record: Record
+    ctx: Context
+
+
+def prepare(
+    plan: Plan,
+    video: Tensor,
+    *,
+    generator: torch.Generator | None,
+    seed: int | None,
+    sample_ids: Tensor | Sequence[int] | None,
+    epoch: int,
+    view: int,
+    params: Record | dict[str, Any] | None,
+    layout: str | None,
+    out_dtype: torch.dtype | None,
+    value_range: ValueRange | str,
+) -> Prepared:
+    """Check a call's arguments and draw (or check) its record."""
+    v, lay = to_canonical(video, layout)
+    shape = VideoShape.of(v)
+    if out_dtype is not None and out_dtype not in _OUT_DTYPES:
+        raise fail("out_dtype", out_dtype, "None, torch.uint8 or a float dtype")
+    ctx = Context(VF.work_range(v.dtype, value_range), v.dtype)
+    if params is not None:
+        if generator is not None or seed is not None or sample_ids is not None:
+            raise fail(
+                "params",
+                "a record together with generator/seed/sample_ids",
+                "either a record to replay or a source of randomness",
+            )
+        record = plan.check_record(params, shape)
+    else:
+        keys = make_keys(
+            shape.B, generator=generator, seed=seed, sample_ids=sample_ids, epoch=epoch, view=view
+        )
+        record = plan.sample(shape, keys)
+    return Prepared(v, lay, record, ctx)
+
+
+def result(
+    plan: Plan,
+    out: Tensor,
+    prep: Prepared,
+    targets: Mapping[str, Tensor] | None,
+    return_params: bool,
+) -> CallResult:
+    """The call's return value: the video, then moved targets and the record where asked for."""
+    lay = prep.layout
+    res: list[Any] = [from_canonical(out, lay)]
+    if targets is not None:
+        tg = dict(targets)
+        if not lay.batched:
+            tg = {k: t.unsqueeze(0) for k, t in tg.items()}
+        moved = plan.move_targets(tg, prep.record)
+        if not lay.batched:
+            moved = {k: t.squeeze(0) for k, t in moved.items()}
+        res.append(moved)
+    if return_params:
+        res.append(prep.record)
+    return res[0] if len(res) == 1 else tuple(res)
+
+
+def checks(check_values: bool | None, video: Tensor) -> bool:
+    """Whether a call checks the values of ``video`` (by default on CPU tensors only: no device sync)."""
+    return bool(check_values or (check_values is None and video.device.type == "cpu"))
+
+
+def call(
+    plan: Plan,
+    video: Tensor,
+    *,
+    check_values: bool | None = None,
+    value_range: ValueRange | str = "auto",
+    generator: torch.Generator | None = None,
+    seed: int | None = None,
+    sample_ids: Tensor | Sequence[int] | None = None,
+    epoch: int = 0,
+    view: int = 0,
+    params: Record | dict[str, Any] | None = None,
+    return_params: bool = False,
+    targets: Mapping[str, Tensor] | None = None,
+    layout: str | None = None,
+    out_dtype: torch.dtype | None = None,
+) -> CallResult:
+    """Run ``plan`` on a video: the body of :meth:`vidaug3d.Compose.__call__` (see there)."""
+    prep = prepare(
+        plan,
+        video,
+        generator=generator,
+        seed=seed,
+        sample_ids=sample_ids,
+        epoch=epoch,
+        view=view,
+        params=params,
+        layout=layout,
+        out_dtype=out_dtype,
+        value_range=value_range,
+    )
+    out = plan.execute(prep.video, prep.record, prep.ctx, out_dtype, check=checks(check_values, prep.video))
+    return result(plan, out, prep, targets, return_params)
