@@ -43,7 +43,7 @@ def bilinear_warp(
         px, py = np.clip(px, 0, W - 1), np.clip(py, 0, H - 1)
     x0, y0 = np.floor(px).astype(int), np.floor(py).astype(int)
     wx, wy = px - x0, py - y0
-    out = np.zeros(clip.shape[:2] + (Ho, Wo))
+    out = np.zeros((*clip.shape[:2], Ho, Wo))
     for dy, dx, w in (
         (0, 0, (1 - wy) * (1 - wx)),
         (0, 1, (1 - wy) * wx),
@@ -57,13 +57,17 @@ def bilinear_warp(
     return out
 
 
-def crop_forward(box: tuple[float, float, float, float], size: tuple[int, int], frame: tuple[int, int]) -> np.ndarray:
+def crop_forward(
+    box: tuple[float, float, float, float], size: tuple[int, int], frame: tuple[int, int]
+) -> np.ndarray:
     """Forward map (centred coordinates) that sends the pixel box (x0, y0, x1, y1) of ``frame`` onto ``size``."""
     x0, y0, x1, y1 = box
     (ho, wo), (hi, wi) = size, frame
     sx, sy = wo / (x1 - x0), ho / (y1 - y0)
     # absolute: X_out = (X_in - x0) sx; centred on each side
-    return np.array([[sx, 0.0, sx * (wi / 2 - x0) - wo / 2], [0.0, sy, sy * (hi / 2 - y0) - ho / 2], [0, 0, 1.0]])
+    return np.array(
+        [[sx, 0.0, sx * (wi / 2 - x0) - wo / 2], [0.0, sy, sy * (hi / 2 - y0) - ho / 2], [0, 0, 1.0]]
+    )
 
 
 def gray_mean(clip: np.ndarray) -> float:

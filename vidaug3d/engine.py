@@ -222,7 +222,9 @@ class GeometricStage(Stage):
 
     @property
     def padding_mode(self) -> str:
-        return self._mode("padding_mode", "zeros")
+        # crops and resizes declare none: alone they repeat the frame's edge (within half a pixel
+        # of it), as torchvision's and torch's resize do; fused after an affine, its padding rules
+        return self._mode("padding_mode", "border")
 
     @property
     def antialias(self) -> bool:
