@@ -1,6 +1,6 @@
 """vidaug3d: seeded, per-clip, fused spatio-temporal augmentations for video tensors ``(B, C, T, H, W)``.
 
-Example:
+Examples:
     >>> import torch, vidaug3d as va
     >>> video = torch.rand(2, 1, 8, 32, 32)
     >>> aug = va.presets.paper()

@@ -60,7 +60,7 @@ def _mix(x: Tensor) -> Tensor:
 
 
 def _mix_int(x: int) -> int:
-    """:func:`_mix` on a Python int (the same bijection, bit for bit)."""
+    """``_mix`` on a Python int (the same bijection, bit for bit)."""
     x &= _M32
     x ^= x >> 16
     x = (x * 0x7FEB352D) & _M32
@@ -143,14 +143,14 @@ class ClipKeys:
         return (h >> 8).to(torch.float32) * _U24
 
     def recording(self) -> ClipKeys:
-        """The same keys, logging every :meth:`uniform` request in ``log``."""
+        """The same keys, logging every ``uniform`` request in ``log``."""
         return ClipKeys(self.keys, log=[])
 
     def prefetch(self, draws: Sequence[Draw]) -> ClipKeys:
         """The same keys with the ``draws`` (``(slot, stream, n)``) computed in one hash evaluation.
 
         A pipeline makes a dozen small draws per call; hashing them together costs one round of
-        tensor ops instead of one per draw. Each draw's values are exactly what :meth:`uniform`
+        tensor ops instead of one per draw. Each draw's values are exactly what ``uniform``
         computes on its own (the hash is elementwise); a draw not listed is computed when asked.
         """
         draws = tuple(dict.fromkeys(draws))
@@ -196,7 +196,7 @@ def make_keys(
     Returns:
         The clips' keys.
 
-    Example:
+    Examples:
         >>> a = make_keys(4, seed=7, sample_ids=[10, 11, 12, 13])
         >>> b = make_keys(2, seed=7, sample_ids=[12, 13])
         >>> bool((a.keys[2:] == b.keys).all())
@@ -313,7 +313,7 @@ MIN_PARALLEL_WORK = 1 << 16
 def per_clip(fn: Callable[[int], None], n: int, device: torch.device, work: int | None = None) -> None:
     """Run ``fn(b)`` for every clip: in parallel threads on a multi-threaded CPU, else in order.
 
-    ``work`` is the number of elements one call of ``fn`` touches: below :data:`MIN_PARALLEL_WORK`
+    ``work`` is the number of elements one call of ``fn`` touches: below ``MIN_PARALLEL_WORK``
     the clips run in order on the calling thread, since handing small clips between threads costs
     more than it saves. Called from one of the pool's own threads (a clip task that runs a batched
     op which itself goes clip by clip), it runs in order on that thread: waiting on the pool from
@@ -391,7 +391,7 @@ def per_clip(fn: Callable[[int], None], n: int, device: torch.device, work: int 
 def add_noise_(x: Tensor, seeds: Tensor, std: Tensor) -> Tensor:
     """In place: ``x[b] = clamp(x[b] + std[b] * randn(seed = seeds[b]), 0, 1)`` for every clip.
 
-    The same field as :func:`draw_noise`, without a batch-sized noise buffer: each clip's noise is
+    The same field as ``draw_noise``, without a batch-sized noise buffer: each clip's noise is
     drawn and added on its own (in parallel threads on the CPU). Where ``x`` requires grad, the
     batch field is drawn first and added in one differentiable op instead (autograd does not
     allow concurrent in-place updates of views of one tensor).

@@ -32,7 +32,7 @@ class Layout:
 def parse_layout(layout: str) -> Layout:
     """Parse a layout name such as ``"BCTHW"``, ``"B T C H W"`` or ``"CTHW"``.
 
-    Example:
+    Examples:
         >>> parse_layout("B T C H W").to_canon
         (0, 2, 1, 3, 4)
     """
@@ -111,7 +111,7 @@ def to_canonical(video: object, layout: str | None) -> tuple[Tensor, Layout]:
 
 
 def from_canonical(out: Tensor, lay: Layout) -> Tensor:
-    """Undo :func:`to_canonical` on an output tensor."""
+    """Undo ``to_canonical`` on an output tensor."""
     out = out.permute(lay.from_canon)
     if lay.name not in ("BCTHW", "CTHW"):
         out = out.contiguous()

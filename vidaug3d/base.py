@@ -1,17 +1,17 @@
 """The extension API: the three kinds of transform, and what their methods take.
 
-A transform is configuration plus two methods: :meth:`Transform.sample_params` turns the clips'
-keyed uniform draws (:class:`ClipKeys`) into a typed parameter record (a
-:class:`~vidaug3d.params.TransformParams` dataclass of CPU tensors with leading dimension ``B``),
-for the :class:`VideoShape` the transform receives; and one method that says what the parameters
+A transform is configuration plus two methods: ``Transform.sample_params`` turns the clips'
+keyed uniform draws (``ClipKeys``) into a typed parameter record (a
+``vidaug3d.params.TransformParams`` dataclass of CPU tensors with leading dimension ``B``),
+for the ``VideoShape`` the transform receives; and one method that says what the parameters
 do, by kind:
 
-- :class:`TemporalTransform`: :meth:`~TemporalTransform.frame_map`, a ``(B, T_out)`` map into the
-  ``T`` input frames (with :meth:`~Transform.output_shape` for a new ``T``);
-- :class:`GeometricTransform`: :meth:`~GeometricTransform.matrix`, a ``(B, 3, 3)`` forward map from
-  the input's to the output's centred pixel coordinates (with :meth:`~Transform.output_shape` for a
+- ``TemporalTransform``: ``TemporalTransform.frame_map``, a ``(B, T_out)`` map into the
+  ``T`` input frames (with ``Transform.output_shape`` for a new ``T``);
+- ``GeometricTransform``: ``GeometricTransform.matrix``, a ``(B, 3, 3)`` forward map from
+  the input's to the output's centred pixel coordinates (with ``Transform.output_shape`` for a
   new ``(H, W)``);
-- :class:`ValueTransform`: :meth:`~ValueTransform.apply_`, an in-place kernel on a float working
+- ``ValueTransform``: ``ValueTransform.apply_``, an in-place kernel on a float working
   tensor ``(n, C, T, H, W)`` and the parameters of those ``n`` clips.
 
 Everything else comes with the kind: fusion with its neighbours, both executors, records, replay,
@@ -62,7 +62,7 @@ class Transform:
     def output_shape(self, shape: VideoShape) -> VideoShape:
         """The shape this transform returns for an input of ``shape`` (default: unchanged).
 
-        Raise :func:`vidaug3d.errors.fail` here for an input the transform cannot take.
+        Raise ``vidaug3d.errors.fail`` here for an input the transform cannot take.
         """
         return shape
 
@@ -73,7 +73,7 @@ class Transform:
         return f"{type(self).__name__}({self.extra_repr()})"
 
     def __call__(self, video: Tensor, **kwargs: Any) -> CallResult:
-        """Run this transform alone; same keywords as :meth:`vidaug3d.Compose.__call__`.
+        """Run this transform alone; same keywords as ``vidaug3d.Compose.__call__``.
 
         With ``return_params=True`` the parameters returned are this transform's own record, and
         ``params=`` takes such a record.
@@ -104,8 +104,8 @@ class Transform:
 class TemporalTransform(Transform):
     """A transform given by a ``(B, T_out)`` frame-index map (fused by composing maps).
 
-    Subclasses whose record is a :class:`~vidaug3d.params.FrameMapParams` need only
-    :meth:`sample_params`; a transform that changes ``T`` also overrides :meth:`output_shape`.
+    Subclasses whose record is a ``vidaug3d.params.FrameMapParams`` need only
+    ``sample_params``; a transform that changes ``T`` also overrides ``output_shape``.
     """
 
     stage: ClassVar[type[Stage]] = TemporalStage
@@ -129,7 +129,7 @@ class GeometricTransform(Transform):
             interpolates on its own; consecutive transforms fuse only where these agree.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"`` for pixels from outside the
             input, or None for a transform that never samples outside it.
-        antialias: Prefilter downscaling by more than :data:`vidaug3d.functional.ANTIALIAS_FROM`.
+        antialias: Prefilter downscaling by more than ``vidaug3d.functional.ANTIALIAS_FROM``.
     """
 
     stage: ClassVar[type[Stage]] = GeometricStage
@@ -140,7 +140,7 @@ class GeometricTransform(Transform):
 
     def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
         """``(B, 3, 3)`` float64 forward maps from the input's centred pixel coordinates (of
-        ``shape``'s ``(H, W)``) to the output's (of :meth:`output_shape`'s ``(H, W)``)."""
+        ``shape``'s ``(H, W)``) to the output's (of ``output_shape``'s ``(H, W)``)."""
         raise NotImplementedError
 
 

@@ -1,6 +1,6 @@
-"""The call layer: :class:`Compose` (a pipeline) and :class:`TwoViews` (two views for SSL).
+"""The call layer: ``Compose`` (a pipeline) and ``TwoViews`` (two views for SSL).
 
-The planning, fusion and executors live in :mod:`vidaug3d.engine`; this module checks a call's
+The planning, fusion and executors live in ``vidaug3d.engine``; this module checks a call's
 arguments and hands them on.
 """
 
@@ -46,7 +46,7 @@ class Compose:
             None for unbounded (no clamping; transforms that need a range then raise). A call's
             ``value_range=`` overrides it.
 
-    Example:
+    Examples:
         >>> import vidaug3d as va
         >>> aug = va.Compose([va.TemporalReverse(p=0.5), va.RandomAffine(10), va.GaussianNoise(0.03)])
         >>> video = torch.rand(4, 1, 8, 32, 32)
@@ -120,10 +120,10 @@ class Compose:
             params: A record from an earlier call (or its ``to_dict()``) to replay exactly.
             return_params: Also return the record.
             targets: Boxes, keypoints, masks and frame labels to move with the video
-                (see :mod:`vidaug3d.targets`); returned as a new dict.
+                (see ``vidaug3d.targets``); returned as a new dict.
             layout: The video's layout name, e.g. ``"BTCHW"``; default by rank.
             out_dtype: Output dtype (default: the input's; e.g. float32 from uint8 input).
-            value_range: This call's value range (default: the pipeline's; see :class:`Compose`).
+            value_range: This call's value range (default: the pipeline's; see ``Compose``).
 
         Returns:
             The augmented video; ``(video, targets)`` with targets; ``(video, params)`` with
@@ -206,7 +206,7 @@ class TwoViews:
         second: The pipeline of the second view (default: the same as the first): a different
             pipeline gives asymmetric views.
 
-    Example:
+    Examples:
         >>> import vidaug3d as va
         >>> v1, v2 = va.TwoViews(va.presets.paper())(torch.rand(2, 1, 8, 32, 32), seed=0)
         >>> v1.shape == v2.shape and not torch.equal(v1, v2)

@@ -1,15 +1,15 @@
 """Datasets of video clips: a folder of videos with a labels CSV, the synthetic phantom, and patient-level splits.
 
-A :class:`VideoFolder` item is a dict ``{"video": (C, T, H, W) uint8, "label": int64 scalar, "index": int,
+A ``VideoFolder`` item is a dict ``{"video": (C, T, H, W) uint8, "label": int64 scalar, "index": int,
 "group": str}``, which the default DataLoader collate turns into batches (``video`` becomes ``(B, C, T, H, W)``).
 Each item's random clip start is drawn from a generator seeded by ``(seed, index, epoch)``, so the clip a given
-index yields does not depend on ``num_workers``, batch size or order; call :meth:`VideoFolder.set_epoch` before
+index yields does not depend on ``num_workers``, batch size or order; call ``VideoFolder.set_epoch`` before
 each epoch (with ``persistent_workers=False``, the DataLoader default, workers see the new epoch).
 
 Splits are by group (patient): no group has items on two sides of a split. They are stratified by the group's
 label when labels are given (a group counts as positive if any of its items is), which matters for small sets.
 
-Example:
+Examples:
     >>> groups = ["a", "a", "b", "c", "c", "d", "e", "f"]
     >>> train, val, test = group_split(groups, (0.5, 0.25, 0.25), seed=0)
     >>> sorted(train + val + test) == list(range(8))
@@ -53,7 +53,7 @@ _MASK64 = (1 << 64) - 1
 def clip_seed(seed: int, index: int, epoch: int = 0) -> int:
     """The seed of item ``index`` in epoch ``epoch`` (a 63-bit hash of the three).
 
-    Example:
+    Examples:
         >>> clip_seed(0, 5, 1) == clip_seed(0, 5, 1) != clip_seed(0, 5, 2)
         True
     """
@@ -103,7 +103,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
         size: Output ``(H, W)`` (or an int); every clip of the dataset has this size.
         keep_aspect: Letterbox (True) or stretch (False) to ``size``.
         grayscale: One channel (True) or RGB (False).
-        start: Clip start rule of :func:`vidaug3d.io.read_clip` (``"random"`` draws from the per-item seed).
+        start: Clip start rule of ``vidaug3d.io.read_clip`` (``"random"`` draws from the per-item seed).
         short: ``"loop"`` or ``"pad"`` for videos shorter than the clip.
         clips_per_video: Items per video (``len = videos * clips_per_video``).
         file_column: CSV column with the file path.
@@ -112,7 +112,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
         group_column: CSV column with the group (patient) id, or None (each video is its own group).
         seed: Dataset seed.
         transform: Optional callable applied to each ``(C, T, H, W)`` clip.
-        on_error: ``"raise"``: a bad file raises :class:`VidaugError` (at construction if ``validate`` finds it).
+        on_error: ``"raise"``: a bad file raises ``VidaugError`` (at construction if ``validate`` finds it).
             ``"skip"``: bad files are left out and listed in ``bad_files`` (with a warning); a file that fails later,
             during an epoch, is replaced by the next good video and reported with a warning.
         validate: ``"header"`` opens each file and decodes its first frame at construction; ``"full"`` also decodes
@@ -123,7 +123,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
             from the exact decoded frame count.
 
     Attributes:
-        bad_files: The :class:`BadFile` records found so far in this process.
+        bad_files: The ``BadFile`` records found so far in this process.
         classes: Label names in class-index order when labels are not numeric, else None.
     """
 
@@ -240,7 +240,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
         return len(self.paths) * self.clips_per_video
 
     def subset(self, videos: Sequence[int]) -> VideoFolder:
-        """A dataset over some of the videos (e.g. one side of :func:`group_split`), with the same settings.
+        """A dataset over some of the videos (e.g. one side of ``group_split``), with the same settings.
 
         Items are re-indexed, so keep the seed distinct per split if clips must differ between splits.
         """
@@ -308,10 +308,10 @@ def lus_pocus(root: str | os.PathLike[str] | None = None, **kwargs: Any) -> Vide
     Args:
         root: The ``lus-pocus`` folder (with ``labels.csv``); None looks for ``../shared/data/lus-pocus`` from the
             current directory and from this package's repository.
-        **kwargs: Passed on to :class:`VideoFolder` (``num_frames``, ``size``, ``seed``, ...).
+        **kwargs: Passed on to ``VideoFolder`` (``num_frames``, ``size``, ``seed``, ...).
 
     Returns:
-        A :class:`VideoFolder`.
+        A ``VideoFolder``.
     """
     if root is None:
         here = Path(__file__).resolve().parents[1]
@@ -336,11 +336,11 @@ class PhantomDataset(Dataset[dict[str, Any]]):
         n_videos: Number of videos.
         num_frames: ``T``.
         size: ``(H, W)`` or an int.
-        seed: Phantom seed (see :func:`vidaug3d.phantom.make_dataset`).
+        seed: Phantom seed (see ``vidaug3d.phantom.make_dataset``).
         consolidation_fraction: Fraction of positive videos.
         transform: Optional callable applied to each clip.
 
-    Example:
+    Examples:
         >>> ds = PhantomDataset(4, num_frames=2, size=16)
         >>> item = ds[0]
         >>> tuple(item["video"].shape), tuple(item["boxes"].shape)
@@ -475,7 +475,7 @@ def group_kfold(
         ``k`` pairs ``(train, test)`` of sorted item indices; each item is in exactly one test fold and no group
         spans train and test.
 
-    Example:
+    Examples:
         >>> folds = group_kfold(["a", "a", "b", "c", "d", "d"], k=2, seed=1)
         >>> sorted(i for _, test in folds for i in test)
         [0, 1, 2, 3, 4, 5]

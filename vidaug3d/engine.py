@@ -1,14 +1,14 @@
 """The engine: a plan of typed stages, parameters drawn through the shapes, and two executors.
 
-A plan groups consecutive transforms of one kind into a :class:`Stage` once, at construction:
+A plan groups consecutive transforms of one kind into a ``Stage`` once, at construction:
 
-- :class:`TemporalStage`: the transforms' ``(B, T_out)`` frame maps compose into one map (one gather);
+- ``TemporalStage``: the transforms' ``(B, T_out)`` frame maps compose into one map (one gather);
   a map may pick, repeat or drop frames, so ``T`` may change;
-- :class:`GeometricStage`: the transforms' matrices multiply into one matrix per clip, and every
+- ``GeometricStage``: the transforms' matrices multiply into one matrix per clip, and every
   frame of a clip is resampled once from the stage's input ``(H, W)`` to its output ``(H, W)``
   (crops and resizes are matrices too); transforms that need different interpolation or padding
   start a new stage; a stage of exact maps (flips, whole-pixel crops) moves data instead;
-- :class:`ValueStage`: colour, noise, erasing and the like run in place on one float working tensor.
+- ``ValueStage``: colour, noise, erasing and the like run in place on one float working tensor.
 
 At call time a record is drawn transform by transform, each for the shape it receives; each stage
 *cooks* its transforms' parameters for the batch once (a composed map, matrices, sampling grids'
@@ -93,9 +93,9 @@ class Context:
 class Stage:
     """A run of consecutive transforms of one kind that executes as one step.
 
-    Subclasses cook the members' parameters for a batch (:meth:`cook`) and run the cooked step over
-    the batch (:meth:`run_batch`) or on one clip (:meth:`run_clip`); they move targets and invert
-    where they can. ``shapes`` passed to :meth:`cook` are the shapes the members receive, followed by
+    Subclasses cook the members' parameters for a batch (``cook``) and run the cooked step over
+    the batch (``run_batch``) or on one clip (``run_clip``); they move targets and invert
+    where they can. ``shapes`` passed to ``cook`` are the shapes the members receive, followed by
     the stage's output shape.
     """
 
@@ -334,7 +334,7 @@ class Plan:
         transforms: The transforms, applied in order.
         fuse: Group consecutive transforms of a kind (default); False gives one stage each.
 
-    Example:
+    Examples:
         >>> import vidaug3d as va
         >>> Plan([va.TemporalReverse(), va.RandomAffine(5), va.RandomHorizontalFlip(), va.GaussianNoise()]).stages
         (TemporalStage(0,), GeometricStage(1, 2), ValueStage(3,))
@@ -504,7 +504,7 @@ class Plan:
         return out
 
     def invert(self, x: Tensor, record: Record, strict: bool = True) -> Tensor:
-        """Undo the geometry and frame order of a call (see :meth:`vidaug3d.Compose.inverse`)."""
+        """Undo the geometry and frame order of a call (see ``vidaug3d.Compose.inverse``)."""
         out = x
         ctx = Context(None, x.dtype)
         for st, ck in reversed(list(zip(self.stages, self.cook(record, ctx), strict=True))):
@@ -611,7 +611,7 @@ def call(
     layout: str | None = None,
     out_dtype: torch.dtype | None = None,
 ) -> CallResult:
-    """Run ``plan`` on a video: the body of :meth:`vidaug3d.Compose.__call__` (see there)."""
+    """Run ``plan`` on a video: the body of ``vidaug3d.Compose.__call__`` (see there)."""
     prep = prepare(
         plan,
         video,

@@ -10,12 +10,12 @@ __all__ = ["VidaugError", "fail"]
 class VidaugError(ValueError):
     """Raised for bad input: the message names the argument, the value and what was expected.
 
-    It subclasses :class:`ValueError`, so ``except ValueError`` catches it too.
+    It subclasses ``ValueError``, so ``except ValueError`` catches it too.
     """
 
 
 def fail(argument: str, value: Any, expected: str) -> VidaugError:
-    """Build a :class:`VidaugError` in the package's message format.
+    """Build a ``VidaugError`` in the package's message format.
 
     Args:
         argument: The name of the offending argument (e.g. ``"video"``, ``"p"``).
@@ -25,7 +25,7 @@ def fail(argument: str, value: Any, expected: str) -> VidaugError:
     Returns:
         The error, to be raised by the caller.
 
-    Example:
+    Examples:
         >>> str(fail("p", 1.5, "a probability in [0, 1]"))
         'p: got 1.5, expected a probability in [0, 1]'
     """

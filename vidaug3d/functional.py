@@ -13,10 +13,10 @@ gives an empty result.
 Geometry uses *centred pixel coordinates*: ``x = col + 0.5 - W / 2``, ``y = row + 0.5 - H / 2`` for
 the centre of pixel ``(row, col)``, with y pointing down. A geometric matrix is a ``(B, 3, 3)``
 forward map from input to output coordinates (each in its own frame's centred coordinates, so a
-crop or resize is a matrix too); :func:`warp` resamples with its inverse.
+crop or resize is a matrix too); ``warp`` resamples with its inverse.
 
 Kernels whose name ends in ``_`` work in place on a float *working tensor* (uint8 scaled to [0, 1],
-see :func:`to_work`); they are what the pipelines' executors call.
+see ``to_work``); they are what the pipelines' executors call.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def gather_frames(video: Tensor, frame_map: Tensor) -> Tensor:
     Returns:
         ``(B, C, T_out, H, W)``.
 
-    Example:
+    Examples:
         >>> v = torch.arange(4.0).view(1, 1, 4, 1, 1)
         >>> gather_frames(v, torch.tensor([[3, 2, 1, 0]])).flatten().tolist()
         [3.0, 2.0, 1.0, 0.0]
@@ -167,7 +167,7 @@ def affine_matrix(angle: Tensor, translate: Tensor, scale: Tensor) -> Tensor:
     Returns:
         ``(B, 3, 3)`` float64 matrices in centred pixel coordinates.
 
-    Example:
+    Examples:
         >>> m = affine_matrix(torch.tensor([90.0]), torch.tensor([[0.0, 0.0]]), torch.tensor([1.0]))
         >>> (m[0, :2, :2].round() + 0.0).tolist()  # x -> -y: right goes up
         [[0.0, 1.0], [-1.0, 0.0]]
@@ -285,7 +285,7 @@ def antialias_sigma(matrix: Tensor) -> Tensor:
     Bilinear interpolation is a triangle filter of half-width one input pixel (variance 1/6); an
     antialiased downscale by ``s`` wants a triangle of half-width ``s`` (variance ``s**2 / 6``, as
     torch's and PIL's antialiased bilinear resize). The Gaussian supplies the difference above
-    :data:`ANTIALIAS_FROM`: ``sigma**2 = (s**2 - ANTIALIAS_FROM**2) / 6``, 0 below it.
+    ``ANTIALIAS_FROM``: ``sigma**2 = (s**2 - ANTIALIAS_FROM**2) / 6``, 0 below it.
     """
     s = downscale_factors(matrix)
     return torch.sqrt((s * s - ANTIALIAS_FROM**2).clamp(min=0.0) / 6.0)
@@ -346,10 +346,10 @@ def resample_work(
     padding_mode: str = "zeros",
     antialias: bool = True,
 ) -> Tensor:
-    """:func:`warp` on a float working tensor: one sampling grid per clip, shared by all its frames.
+    """``warp`` on a float working tensor: one sampling grid per clip, shared by all its frames.
 
-    With ``antialias``, clips downscaled by more than :data:`ANTIALIAS_FROM` are prefiltered (see
-    :func:`antialias_sigma`) so that fine detail does not alias.
+    With ``antialias``, clips downscaled by more than ``ANTIALIAS_FROM`` are prefiltered (see
+    ``antialias_sigma``) so that fine detail does not alias.
     """
     B, C, T, H, W = x.shape
     Ho, Wo = (H, W) if size is None else size
@@ -387,12 +387,12 @@ def warp(
         size: Output ``(H_out, W_out)``; default the input's.
         mode: ``"bilinear"`` or ``"nearest"``.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``.
-        antialias: Prefilter clips downscaled by more than :data:`ANTIALIAS_FROM` (bilinear only).
+        antialias: Prefilter clips downscaled by more than ``ANTIALIAS_FROM`` (bilinear only).
 
     Returns:
         ``(B, C, T, H_out, W_out)``.
 
-    Example:
+    Examples:
         >>> v = torch.rand(2, 1, 3, 8, 8)
         >>> eye = torch.eye(3).repeat(2, 1, 1)
         >>> torch.allclose(warp(v, eye), v, atol=1e-6)
@@ -462,9 +462,9 @@ def resized_crop(
         video: ``(B, C, T, H, W)``.
         boxes: ``(B, 4)`` ``(x0, y0, x1, y1)`` pixel boxes of positive size.
         size: ``(H_out, W_out)`` or one int for a square.
-        antialias: Prefilter boxes shrunk by more than :data:`ANTIALIAS_FROM`.
+        antialias: Prefilter boxes shrunk by more than ``ANTIALIAS_FROM``.
 
-    Example:
+    Examples:
         >>> v = torch.arange(16.0).view(1, 1, 1, 4, 4) / 16
         >>> out = resized_crop(v, torch.tensor([[1, 1, 3, 3]]), 2)
         >>> (out * 16).round().flatten().tolist()
@@ -484,7 +484,7 @@ def resized_crop(
 def resize(video: Tensor, size: int | tuple[int, int], *, antialias: bool = True) -> Tensor:
     """Resize every frame to ``size = (H_out, W_out)`` (bilinear, prefiltered when shrinking).
 
-    Example:
+    Examples:
         >>> resize(torch.rand(2, 1, 3, 8, 8), (4, 6)).shape
         torch.Size([2, 1, 3, 4, 6])
     """
@@ -504,7 +504,7 @@ def vflip_matrix(flip: Tensor) -> Tensor:
 def hflip(video: Tensor, flip: Tensor | None = None) -> Tensor:
     """Mirror clips left-right: all clips, or those where ``flip`` (``(B,)`` bool) is true. Exact.
 
-    Example:
+    Examples:
         >>> v = torch.arange(3.0).view(1, 1, 1, 1, 3)
         >>> hflip(v).flatten().tolist()
         [2.0, 1.0, 0.0]
@@ -587,7 +587,7 @@ def adjust_brightness_contrast(
         value_range: What to clamp to: ``"auto"`` (``(0, 1)`` for floats, ``(0, 255)`` for uint8),
             a ``(low, high)`` pair, or None for no clamp.
 
-    Example:
+    Examples:
         >>> v = torch.full((1, 1, 2, 2, 2), 0.5)
         >>> adjust_brightness_contrast(v, torch.tensor([1.2]), torch.tensor([0.5])).flatten()[0].item()
         0.6000000238418579
@@ -645,13 +645,13 @@ def add_noise(video: Tensor, noise: Tensor, std: Tensor, *, value_range: ValueRa
     """Add a given noise field scaled per clip: ``clamp(x + std[b] * noise)``.
 
     The kernel draws nothing: the caller supplies ``noise`` (standard normal, the video's shape),
-    e.g. from :class:`vidaug3d.GaussianNoise`, which draws one field per clip from its seed.
+    e.g. from ``vidaug3d.GaussianNoise``, which draws one field per clip from its seed.
 
     Args:
         video: ``(B, C, T, H, W)``.
         noise: A float tensor of the video's shape.
         std: ``(B,)`` standard deviations >= 0, in the units of the video's values (uint8: of [0, 1]).
-        value_range: What to clamp to (see :func:`adjust_brightness_contrast`).
+        value_range: What to clamp to (see ``adjust_brightness_contrast``).
     """
     _check_video(video)
     std = _check_param("std", std, video)
@@ -693,7 +693,7 @@ def erase(video: Tensor, boxes: Tensor, value: float = 0.0) -> Tensor:
             (``y0 == y1``) leaves its clip unchanged.
         value: The fill value in the video's units (for uint8: in [0, 1], scaled to 255).
 
-    Example:
+    Examples:
         >>> v = torch.ones(1, 1, 1, 3, 3)
         >>> erase(v, torch.tensor([[0, 0, 2, 1]]))[0, 0, 0].tolist()
         [[0.0, 1.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 1.0]]

@@ -22,10 +22,10 @@ Resizing (``size``) happens in FFmpeg's scaler: with ``keep_aspect=True`` the fr
 ``size`` and padded with black (letterboxing, which keeps an ultrasound sector whole); with ``keep_aspect=False``
 it is stretched to ``size``.
 
-Bad files raise :class:`vidaug3d.errors.VidaugError` naming the file and the reason: missing, not a video, no
+Bad files raise ``vidaug3d.errors.VidaugError`` naming the file and the reason: missing, not a video, no
 video stream, zero frames, truncated or corrupt.
 
-Example:
+Examples:
     >>> import torch
     >>> sample_indices(10, 4, stride=2, start="center")
     [1, 3, 5, 7]
@@ -167,7 +167,7 @@ def probe(path: PathLike, *, count: bool = False) -> VideoInfo:
         count: Decode the whole stream to count frames exactly (slower; also checks the file decodes).
 
     Returns:
-        A :class:`VideoInfo`.
+        A ``VideoInfo``.
 
     Raises:
         VidaugError: The file is missing, not a video, has no video stream or no frames, or (with ``count``) is

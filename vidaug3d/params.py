@@ -3,7 +3,7 @@
 A record holds O(B) scalars per transform plus ``(B, T)`` frame-index maps, never a noise tensor:
 the noise field is regenerated from a per-clip seed. A parameter's shape says how it varies:
 ``(B,)`` per clip, ``(B, T)`` per frame. Records convert to plain Python (JSON-safe) with
-:meth:`to_dict` and back with :meth:`from_dict`, exactly (float32 values survive the round trip).
+``to_dict`` and back with ``from_dict``, exactly (float32 values survive the round trip).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class TransformParams:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> TransformParams:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of ``to_dict``."""
         try:
             cls = TransformParams.registry[d["type"]]
             kwargs = {}
@@ -196,7 +196,7 @@ class Record:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Record:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of ``to_dict``."""
         if not isinstance(d, dict) or d.get("format") != "vidaug3d.record/1":
             raise fail(
                 "record", type(d).__name__, 'a dict made by Record.to_dict() (format "vidaug3d.record/1")'

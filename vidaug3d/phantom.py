@@ -33,7 +33,7 @@ Box convention: ``(x1, y1, x2, y2)`` in pixel units of the output frame, with pi
 ``[j, j + 1)``: a box around pixels ``x0..x1`` inclusive is ``(x0, y0, x1 + 1, y1 + 1)``. A box is the extent of
 the visible consolidation (inside the field of view, outside rib shadows) in that frame.
 
-Example:
+Examples:
     >>> from vidaug3d import phantom
     >>> v = phantom.render_video(3, num_frames=4, size=(32, 32), consolidation=True)
     >>> tuple(v.video.shape), v.video.dtype, v.label, tuple(v.boxes.shape)
@@ -89,7 +89,7 @@ class PhantomVideo:
 
 @dataclass(frozen=True)
 class PhantomData:
-    """A set of phantom videos, as returned by :func:`make_dataset`.
+    """A set of phantom videos, as returned by ``make_dataset``.
 
     Attributes:
         videos: ``(N, 1, T, H, W)`` uint8.
@@ -126,7 +126,7 @@ class PhantomData:
 def video_seed(seed: int, index: int) -> int:
     """The seed of video ``index`` in a dataset made with ``seed`` (a splitmix64 hash, 63 bits).
 
-    Example:
+    Examples:
         >>> video_seed(0, 1) == video_seed(0, 1) != video_seed(1, 0)
         True
     """
@@ -513,9 +513,9 @@ def render_video(
         b_lines: Force B-lines on/off, or None to draw them (p = 0.5, independent of the class).
 
     Returns:
-        A :class:`PhantomVideo` with ``video`` ``(1, T, H, W)`` uint8 and ``boxes`` ``(T, N, 4)``.
+        A ``PhantomVideo`` with ``video`` ``(1, T, H, W)`` uint8 and ``boxes`` ``(T, N, 4)``.
 
-    Example:
+    Examples:
         >>> a = render_video(5, num_frames=3, size=24)
         >>> b = render_video(5, num_frames=3, size=24)
         >>> bool((a.video == b.video).all())
@@ -561,9 +561,9 @@ def make_dataset(
             current setting. One by default: on a 2-core machine two threads were 1.4-9x slower in every run here.
 
     Returns:
-        A :class:`PhantomData`.
+        A ``PhantomData``.
 
-    Example:
+    Examples:
         >>> data = make_dataset(4, num_frames=2, size=16, seed=1)
         >>> tuple(data.videos.shape), data.labels.sum().item(), len(data.boxes)
         ((4, 1, 2, 16, 16), 2, 4)

@@ -30,12 +30,12 @@ def paper(*, temporal: bool = True, spatial: bool = True, fuse: bool = True) -> 
     Args:
         temporal: Include the three temporal transforms (False: the paper's ablation).
         spatial: Include the five spatial/photometric transforms.
-        fuse: Fuse consecutive transforms of a kind (see :class:`vidaug3d.Compose`).
+        fuse: Fuse consecutive transforms of a kind (see ``vidaug3d.Compose``).
 
     Returns:
         The pipeline.
 
-    Example:
+    Examples:
         >>> len(paper()), len(paper(temporal=False))
         (8, 5)
     """

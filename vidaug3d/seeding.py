@@ -14,11 +14,11 @@ __all__ = ["clip_generator", "clip_seed", "worker_init_fn"]
 def clip_seed(seed: int, sample_id: int, epoch: int = 0, view: int = 0) -> int:
     """A 32-bit seed that is a pure function of ``(seed, sample_id, epoch, view)``.
 
-    The same function keys :class:`vidaug3d.Compose` parameters, so a dataset that seeds its own
+    The same function keys ``vidaug3d.Compose`` parameters, so a dataset that seeds its own
     per-sample randomness (clip start, ...) with it stays independent of batch size, batch
     composition and worker count.
 
-    Example:
+    Examples:
         >>> clip_seed(0, 5, epoch=1) == clip_seed(0, 5, epoch=1) != clip_seed(0, 5, epoch=2)
         True
     """
@@ -26,7 +26,7 @@ def clip_seed(seed: int, sample_id: int, epoch: int = 0, view: int = 0) -> int:
 
 
 def clip_generator(seed: int, sample_id: int, epoch: int = 0, view: int = 0) -> torch.Generator:
-    """A CPU ``torch.Generator`` seeded with :func:`clip_seed`."""
+    """A CPU ``torch.Generator`` seeded with ``clip_seed``."""
     g = torch.Generator()
     g.manual_seed(clip_seed(seed, sample_id, epoch, view))
     return g
@@ -38,7 +38,7 @@ def worker_init_fn(worker_id: int) -> None:
     PyTorch already gives each worker its own torch seed (``base_seed + worker_id``); Python's
     ``random`` and NumPy are not reseeded by PyTorch and would repeat across workers. This derives
     both from the worker's torch seed. For results that do not depend on ``num_workers`` at all,
-    draw per-sample randomness from :func:`clip_generator` keyed by the sample index and epoch,
+    draw per-sample randomness from ``clip_generator`` keyed by the sample index and epoch,
     not from any worker-level RNG.
     """
     s = torch.initial_seed() % (1 << 32)

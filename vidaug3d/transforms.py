@@ -2,7 +2,7 @@
 
 Each transform is thin: it validates its configuration, turns per-clip uniform draws into a typed
 parameter record (``sample_params``), and says what the record does by its kind (a frame map, a
-matrix, or an in-place value kernel from :mod:`vidaug3d.functional`; see :mod:`vidaug3d.base`).
+matrix, or an in-place value kernel from ``vidaug3d.functional``; see ``vidaug3d.base``).
 Calling a transform runs it through the engine on its own; composing several fuses them.
 
 Probability gates are branchless: a clip that is not transformed gets identity parameters
@@ -124,7 +124,7 @@ class RandomAffine(GeometricTransform):
         padding_mode: What fills pixels that come from outside the frame: ``"zeros"``,
             ``"border"`` or ``"reflection"``.
 
-    Example:
+    Examples:
         >>> t = RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.8, 1.2))
         >>> out, p = t(torch.rand(2, 1, 4, 16, 16), seed=0, return_params=True)
         >>> out.shape, p.angle.shape, p.translate.shape
@@ -170,7 +170,7 @@ class RandomAffine(GeometricTransform):
 class RandomHorizontalFlip(GeometricTransform):
     """Mirror a clip left-right with probability ``p`` (all its frames).
 
-    Example:
+    Examples:
         >>> v = torch.rand(4, 1, 2, 8, 8)
         >>> out, p = RandomHorizontalFlip(p=1.0)(v, seed=0, return_params=True)
         >>> torch.equal(out, v.flip(-1)), p.flip.tolist()
@@ -194,7 +194,7 @@ class RandomHorizontalFlip(GeometricTransform):
 class RandomVerticalFlip(GeometricTransform):
     """Mirror a clip upside down with probability ``p`` (all its frames).
 
-    Example:
+    Examples:
         >>> v = torch.rand(2, 1, 2, 8, 8)
         >>> torch.equal(RandomVerticalFlip(p=1.0)(v, seed=0), v.flip(-2))
         True
@@ -234,7 +234,7 @@ class RandomResizedCrop(_Crop):
     ratio (w / h) log-uniform in ``ratio``; up to ``attempts`` candidates are drawn and the first
     that fits is used; if none fits, the largest centred box within ``ratio`` (the whole frame
     when its aspect is in range). Boxes are whole pixels. Shrinking by more than
-    :data:`vidaug3d.functional.ANTIALIAS_FROM` is prefiltered against aliasing.
+    ``vidaug3d.functional.ANTIALIAS_FROM`` is prefiltered against aliasing.
 
     Args:
         size: Output ``(height, width)``, or one int for a square.
@@ -242,7 +242,7 @@ class RandomResizedCrop(_Crop):
         ratio: ``(low, high)`` aspect ratio w / h, > 0.
         attempts: Candidate boxes per clip.
 
-    Example:
+    Examples:
         >>> out, p = RandomResizedCrop(32, scale=(0.2, 1.0))(torch.rand(2, 1, 4, 48, 64), seed=0, return_params=True)
         >>> out.shape, p.box.shape
         (torch.Size([2, 1, 4, 32, 32]), torch.Size([2, 4]))
@@ -292,13 +292,13 @@ class RandomResizedCrop(_Crop):
 
 class Resize(_Crop):
     """Resize every frame to ``size`` (bilinear; shrinking by more than
-    :data:`vidaug3d.functional.ANTIALIAS_FROM` is prefiltered against aliasing).
+    ``vidaug3d.functional.ANTIALIAS_FROM`` is prefiltered against aliasing).
 
     Args:
         size: ``(height, width)``; or one int: the shorter side becomes ``size`` and the longer
             keeps the aspect ratio (rounded down), as torchvision's ``Resize``.
 
-    Example:
+    Examples:
         >>> Resize(16)(torch.rand(1, 1, 2, 32, 48), seed=0).shape
         torch.Size([1, 1, 2, 16, 24])
     """
@@ -334,7 +334,7 @@ class CenterCrop(_Crop):
     The box's top-left corner is ``round((H - h) / 2), round((W - w) / 2)``, as torchvision's.
     A crop larger than the frame raises (torchvision pads instead; pad before cropping).
 
-    Example:
+    Examples:
         >>> v = torch.arange(16.0).view(1, 1, 1, 4, 4)
         >>> CenterCrop(2)(v / 16, seed=0).mul(16).flatten().tolist()
         [5.0, 6.0, 9.0, 10.0]
@@ -371,7 +371,7 @@ class ColorJitter(ValueTransform):
     Factors are uniform in ``[max(0, 1 - v), 1 + v]`` for a number ``v``, or in a given
     ``(low, high)`` range. The contrast blends with the mean luminance of the clip (``vary="clip"``)
     or of each frame (``vary="frame"``); the result is clamped to the call's ``value_range``. See
-    :func:`vidaug3d.functional.adjust_brightness_contrast`.
+    ``vidaug3d.functional.adjust_brightness_contrast``.
 
     Args:
         brightness: Brightness jitter, a number or a (low, high) factor range.
@@ -380,7 +380,7 @@ class ColorJitter(ValueTransform):
         vary: ``"clip"``: one pair of factors per clip, shape ``(B,)``; ``"frame"``: independent
             factors for every frame, shape ``(B, T)`` (flicker).
 
-    Example:
+    Examples:
         >>> out, p = ColorJitter(0.3, 0.3)(torch.rand(2, 1, 4, 8, 8), seed=0, return_params=True)
         >>> p.brightness.shape, bool(((p.brightness >= 0.7) & (p.brightness <= 1.3)).all())
         (torch.Size([2]), True)
@@ -428,7 +428,7 @@ class GaussianNoise(ValueTransform):
             (low, high) range drawn per clip.
         p: Probability that a clip gets noise.
 
-    Example:
+    Examples:
         >>> v = torch.full((1, 1, 2, 8, 8), 0.5)
         >>> out = GaussianNoise(0.03)(v, seed=0)
         >>> 0.01 < float((out - v).std()) < 0.05
@@ -470,7 +470,7 @@ class RandomErasing(ValueTransform):
             ``value_range`` where that is bounded.
         attempts: Candidate boxes per clip.
 
-    Example:
+    Examples:
         >>> out, p = RandomErasing(p=1.0)(torch.rand(3, 1, 2, 32, 32), seed=0, return_params=True)
         >>> p.box.shape
         torch.Size([3, 4])
@@ -548,7 +548,7 @@ def _count(u: Tensor, max_frames: int, T: int) -> Tensor:
 class TemporalReverse(TemporalTransform):
     """Play a clip backwards with probability ``p``.
 
-    Example:
+    Examples:
         >>> out, p = TemporalReverse(p=1.0)(torch.rand(1, 1, 4, 2, 2), seed=0, return_params=True)
         >>> p.frame_map.tolist()
         [[3, 2, 1, 0]]
@@ -590,7 +590,7 @@ class TemporalShuffle(_KFrames):
         p: Probability that a clip is shuffled.
         max_frames: Largest number of frames permuted (capped at T).
 
-    Example:
+    Examples:
         >>> out, p = TemporalShuffle(p=1.0, max_frames=4)(torch.rand(2, 1, 8, 2, 2), seed=1, return_params=True)
         >>> sorted(p.frame_map[0].tolist()) == list(range(8))
         True
@@ -618,7 +618,7 @@ class FrameReplace(_KFrames):
     uniformly from the clip's *other* frames of the input. Applied with probability ``p``.
     Not invertible (frames are lost).
 
-    Example:
+    Examples:
         >>> out, p = FrameReplace(p=1.0, max_frames=4)(torch.rand(2, 1, 8, 2, 2), seed=3, return_params=True)
         >>> bool(((p.frame_map >= 0) & (p.frame_map < 8)).all())
         True
@@ -641,7 +641,7 @@ class UniformTemporalSubsample(TemporalTransform):
     pytorchvideo's ``UniformTemporalSubsample`` (``linspace(0, T - 1, num_frames)`` truncated).
     More frames than the clip has repeat frames (the same formula).
 
-    Example:
+    Examples:
         >>> out, p = UniformTemporalSubsample(4)(torch.rand(1, 1, 10, 2, 2), seed=0, return_params=True)
         >>> p.frame_map.tolist()
         [[0, 3, 6, 9]]
@@ -675,7 +675,7 @@ class RandomTemporalCrop(TemporalTransform):
         speed: Playback speed range, > 0 (default: no speed change).
         short: What to do with clips shorter than ``num_frames``.
 
-    Example:
+    Examples:
         >>> out, p = RandomTemporalCrop(4)(torch.rand(2, 1, 10, 2, 2), seed=0, return_params=True)
         >>> out.shape[2], bool((p.frame_map.diff(dim=1) == 1).all())
         (4, True)
