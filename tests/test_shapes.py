@@ -273,9 +273,9 @@ def test_random_temporal_crop_windows(T: int, n: int, seed: int, lo: float, hi: 
     # each step is floor/ceil of the clip's speed (capped so that the window fits the clip)
     cap = min(hi, T / n)
     assert bool((steps <= math.ceil(cap) + 1e-9).all())
-    if n > 1:
-        mean = (fm[:, -1] - fm[:, 0]).double() / (n - 1)
-        assert bool((mean >= lo * 0.5 - 1e-9).all()) and bool((mean <= cap + 1).all())
+    # the window spans (n - 1) * s frames, s within the speed range, to a frame's rounding
+    span = (fm[:, -1] - fm[:, 0]).double()
+    assert bool((span >= (n - 1) * lo - 1 - 1e-9).all()) and bool((span <= (n - 1) * cap + 1 + 1e-9).all())
     _plain, q = va.RandomTemporalCrop(n)(video, seed=seed, return_params=True)
     assert bool((q.frame_map.diff(dim=1) == 1).all())  # speed 1: consecutive frames
     starts = q.frame_map[:, 0]
@@ -337,7 +337,7 @@ def test_prefilter_is_off_up_to_the_threshold() -> None:
     # the paper's zoom range (scale >= 0.8: 1.25x) resamples exactly as before, no prefilter
     m = VF.affine_matrix(torch.zeros(3), torch.zeros(3, 2), torch.tensor([0.8, 1.0, 0.5]))
     s = VF.antialias_sigma(m)
-    assert s[0].abs().max() < 1e-7 and float(s[1].max()) == 0.0 and float(s[2].min()) > 0.5
+    assert float(s[0].max()) == 0.0 and float(s[1].max()) == 0.0 and float(s[2].min()) > 0.5
 
 
 # ------------------------------------------------------------------------------------------- targets and inverse

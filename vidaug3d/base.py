@@ -155,17 +155,34 @@ class ValueTransform(Transform):
     stage: ClassVar[type[Stage]] = ValueStage
     needs_range: ClassVar[bool] = False
 
-    def apply_(self, x: Tensor, params: TransformParams, ctx: Context) -> Tensor:
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         """Apply in place to a float working tensor ``(n, C, T, H, W)`` and return it.
 
         Args:
             x: The working tensor (uint8 video scaled to [0, 1]; floats as they are).
-            params: The record of these ``n`` clips (leading dimension ``n``; the CPU executor
-                calls with one clip at a time, the batched executor with the whole batch; both must
-                give the same values, so reduce over a clip's own elements only).
+            params: What :meth:`prepare` made of the record, for these ``n`` clips (the batched
+                executor passes the whole batch; the CPU executor one clip at a time, as
+                :meth:`clip_params` gives it). Both must give the same values, so reduce over a
+                clip's own elements only.
             ctx: The call's context (``ctx.value_range``: what to clamp to, or None).
         """
         raise NotImplementedError
+
+    def prepare(self, params: TransformParams, ctx: Context) -> Any:
+        """Batch-level work done once per call before the kernel runs (default: the record itself).
+
+        Whatever this returns is what :meth:`apply_` receives: whole (batched executor) or as
+        :meth:`clip_params` gives it for one clip (CPU executor).
+        """
+        return params
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        """What :meth:`apply_` receives for clip ``b`` alone (default: ``prepared.select([b:b+1])``).
+
+        A transform may hand its kernel Python numbers here instead of one-element tensors, for
+        fewer small tensor ops per clip, provided the kernel computes the same values with them.
+        """
+        return prepared.select(slice(b, b + 1))
 
     def check_context(self, ctx: Context) -> None:
         """Raise if the transform cannot honour the call's context (e.g. an unbounded range)."""

@@ -243,10 +243,13 @@ class GeometricStage(Stage):
         if exact is not None:
             return Resampling(total, size_in, size_out, exact[0], exact[1], None, None)
         wd = work_dtype(ctx.dtype)
-        sigma = VF.antialias_sigma(total) if self.antialias and self.interpolation == "bilinear" else None
+        inv = VF.invert_matrix(total)
+        sigma = (
+            VF.antialias_sigma(total, inv) if self.antialias and self.interpolation == "bilinear" else None
+        )
         if sigma is not None and not bool((sigma > 0).any()):
             sigma = None
-        theta = VF._theta(total, size_in, size_out, wd, torch.device("cpu"))
+        theta = VF._theta(total, size_in, size_out, wd, torch.device("cpu"), inverse=inv)
         return Resampling(total, size_in, size_out, None, None, theta, sigma)
 
     def run_batch(self, w: Work, cooked: Resampling, ctx: Context) -> Work:
@@ -300,12 +303,14 @@ class ValueStage(Stage):
 
     def cook(
         self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context
-    ) -> tuple[TransformParams, ...]:
-        for t in self.transforms:
+    ) -> tuple[Any, ...]:
+        prepared = []
+        for t, p in zip(self.transforms, params, strict=True):
             t.check_context(ctx)  # type: ignore[attr-defined]
-        return tuple(params)
+            prepared.append(t.prepare(p, ctx))  # type: ignore[attr-defined]
+        return tuple(prepared)
 
-    def run_batch(self, w: Work, cooked: tuple[TransformParams, ...], ctx: Context) -> Work:
+    def run_batch(self, w: Work, cooked: tuple[Any, ...], ctx: Context) -> Work:
         x = _as_work(w)
         if x.device.type == "cpu" and not x.requires_grad:
             # clip by clip in the pool, as the streamed executor does: each clip cache-resident
@@ -319,10 +324,10 @@ class ValueStage(Stage):
             x = t.apply_(x, p, ctx)  # type: ignore[attr-defined]
         return Work(x, True)
 
-    def run_clip(self, w: Work, cooked: tuple[TransformParams, ...], b: int, ctx: Context) -> Work:
+    def run_clip(self, w: Work, cooked: tuple[Any, ...], b: int, ctx: Context) -> Work:
         x = _as_work(w).unsqueeze(0)
         for t, p in zip(self.transforms, cooked, strict=True):
-            x = t.apply_(x, p.select(slice(b, b + 1)), ctx)  # type: ignore[attr-defined]
+            x = t.apply_(x, t.clip_params(p, b), ctx)  # type: ignore[attr-defined]
         return Work(x[0], True)
 
 

@@ -176,15 +176,9 @@ def affine_matrix(angle: Tensor, translate: Tensor, scale: Tensor) -> Tensor:
     s = scale.to(torch.float64)
     t = translate.to(torch.float64)
     cos, sin = torch.cos(a) * s, torch.sin(a) * s
-    m = torch.zeros(angle.shape[0], 3, 3, dtype=torch.float64, device=angle.device)
-    m[:, 0, 0] = cos
-    m[:, 0, 1] = sin
-    m[:, 1, 0] = -sin
-    m[:, 1, 1] = cos
-    m[:, 0, 2] = t[:, 0]
-    m[:, 1, 2] = t[:, 1]
-    m[:, 2, 2] = 1.0
-    return m
+    zero, one = torch.zeros_like(cos), torch.ones_like(cos)
+    # built with one stack: indexed writes into a small tensor cost more than the arithmetic
+    return torch.stack([cos, sin, t[:, 0], -sin, cos, t[:, 1], zero, zero, one], dim=1).view(-1, 3, 3)
 
 
 def hflip_matrix(flip: Tensor) -> Tensor:
@@ -196,18 +190,13 @@ def hflip_matrix(flip: Tensor) -> Tensor:
 
 def invert_matrix(matrix: Tensor) -> Tensor:
     """Closed-form inverse of ``(B, 3, 3)`` affine matrices (last row ``0 0 1``); no host sync."""
-    a, b, tx = matrix[:, 0, 0], matrix[:, 0, 1], matrix[:, 0, 2]
-    c, d, ty = matrix[:, 1, 0], matrix[:, 1, 1], matrix[:, 1, 2]
+    m = matrix.reshape(-1, 9)
+    a, b, tx, c, d, ty = m[:, 0], m[:, 1], m[:, 2], m[:, 3], m[:, 4], m[:, 5]
     det = a * d - b * c
-    inv = torch.zeros_like(matrix)
-    inv[:, 0, 0] = d / det
-    inv[:, 0, 1] = -b / det
-    inv[:, 1, 0] = -c / det
-    inv[:, 1, 1] = a / det
-    inv[:, 0, 2] = -(inv[:, 0, 0] * tx + inv[:, 0, 1] * ty)
-    inv[:, 1, 2] = -(inv[:, 1, 0] * tx + inv[:, 1, 1] * ty)
-    inv[:, 2, 2] = 1.0
-    return inv
+    ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
+    zero, one = torch.zeros_like(a), torch.ones_like(a)
+    rows = [ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty), zero, zero, one]
+    return torch.stack(rows, dim=1).view(-1, 3, 3)
 
 
 def _theta(
@@ -216,23 +205,18 @@ def _theta(
     size_out: tuple[int, int],
     dtype: torch.dtype,
     device: torch.device,
+    inverse: Tensor | None = None,
 ) -> Tensor:
     """``affine_grid`` thetas (output normalised -> input normalised) from forward pixel matrices.
 
     ``matrix`` maps centred input pixel coordinates of a ``size_in = (H, W)`` frame to centred output
-    coordinates of a ``size_out`` frame.
+    coordinates of a ``size_out`` frame; ``inverse`` is its inverse if already at hand.
     """
-    inv = invert_matrix(matrix.to(torch.float64))
+    inv = invert_matrix(matrix.to(torch.float64)) if inverse is None else inverse
     (hi, wi), (ho, wo) = size_in, size_out
-    theta = torch.empty(matrix.shape[0], 2, 3, dtype=torch.float64, device=inv.device)
     # input normalised = diag(2 / W_in, 2 / H_in) @ inv @ diag(W_out / 2, H_out / 2) @ output normalised
-    theta[:, 0, 0] = inv[:, 0, 0] * (wo / wi)
-    theta[:, 0, 1] = inv[:, 0, 1] * (ho / wi)
-    theta[:, 0, 2] = inv[:, 0, 2] * (2.0 / wi)
-    theta[:, 1, 0] = inv[:, 1, 0] * (wo / hi)
-    theta[:, 1, 1] = inv[:, 1, 1] * (ho / hi)
-    theta[:, 1, 2] = inv[:, 1, 2] * (2.0 / hi)
-    return to_device(theta, device, dtype)
+    scale = torch.tensor([[wo / wi, ho / wi, 2.0 / wi], [wo / hi, ho / hi, 2.0 / hi]], dtype=torch.float64)
+    return to_device(inv[:, :2, :] * scale.to(inv.device), device, dtype)
 
 
 def _pixel_centres(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -267,19 +251,17 @@ def _affine_grid(theta: Tensor, H: int, W: int) -> Tensor:
 ANTIALIAS_FROM = 1.25
 
 
-def downscale_factors(matrix: Tensor) -> Tensor:
+def downscale_factors(matrix: Tensor, inverse: Tensor | None = None) -> Tensor:
     """``(B, 2)`` float64: input pixels per output pixel along the input's y and x axes.
 
     The footprint of one output pixel in the input: the lengths of the rows of the inverse map's
     linear part (1 for a pure shift or rotation, ``1 / scale`` for a zoom).
     """
-    inv = invert_matrix(matrix.to(torch.float64))
-    sx = torch.sqrt(inv[:, 0, 0] ** 2 + inv[:, 0, 1] ** 2)
-    sy = torch.sqrt(inv[:, 1, 0] ** 2 + inv[:, 1, 1] ** 2)
-    return torch.stack([sy, sx], dim=1)
+    inv = invert_matrix(matrix.to(torch.float64)) if inverse is None else inverse
+    return inv[:, :2, :2].square().sum(dim=2).sqrt().flip(1)
 
 
-def antialias_sigma(matrix: Tensor) -> Tensor:
+def antialias_sigma(matrix: Tensor, inverse: Tensor | None = None) -> Tensor:
     """``(B, 2)`` float64 Gaussian prefilter sigmas ``(sy, sx)`` in input pixels for a resampling.
 
     Bilinear interpolation is a triangle filter of half-width one input pixel (variance 1/6); an
@@ -287,8 +269,10 @@ def antialias_sigma(matrix: Tensor) -> Tensor:
     torch's and PIL's antialiased bilinear resize). The Gaussian supplies the difference above
     ``ANTIALIAS_FROM``: ``sigma**2 = (s**2 - ANTIALIAS_FROM**2) / 6``, 0 below it.
     """
-    s = downscale_factors(matrix)
-    return torch.sqrt((s * s - ANTIALIAS_FROM**2).clamp(min=0.0) / 6.0)
+    s = downscale_factors(matrix, inverse)
+    sigma = torch.sqrt((s * s - ANTIALIAS_FROM**2).clamp(min=0.0) / 6.0)
+    # at the threshold itself (a zoom of exactly 0.8, give or take float rounding) no filter runs
+    return torch.where(s > ANTIALIAS_FROM * (1.0 + 1e-9), sigma, 0.0)
 
 
 def gaussian_weights(sigma: Tensor, radius: int) -> Tensor:
@@ -561,14 +545,41 @@ def brightness_contrast_(
     ``(n,)`` factors use the clip's mean luminance, ``(n, T)`` factors each frame's. Clips (frames)
     whose factors are both 1 are left exactly as they are.
     """
-    active = (brightness != 1.0) | (contrast != 1.0)
+    return intensity_map_(x, *intensity_factors(brightness, contrast), value_range)
+
+
+def intensity_factors(brightness: Tensor, contrast: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(scale, shift, active)`` of :func:`intensity_map_` for brightness then contrast."""
+    # in float64: the product is then rounded once, to the working dtype
+    b, c = brightness.to(torch.float64), contrast.to(torch.float64)
+    return b * c, b * (1.0 - c), (b != 1.0) | (c != 1.0)
+
+
+def intensity_map_(
+    x: Tensor,
+    scale: Tensor | float,
+    shift: Tensor | float,
+    active: Tensor | bool,
+    value_range: ValueRange = (0.0, 1.0),
+) -> Tensor:
+    """In place: ``clamp(scale * x + shift * mean_gray(x))`` where ``active``; other clips untouched.
+
+    Tensors ``(n,)`` use each clip's mean luminance, ``(n, T)`` each frame's. For one clip the
+    factors may be Python numbers (the CPU executor's per-clip path: fewer small tensor ops); they
+    are then the tensors' values, and the arithmetic is the same operation for operation.
+    """
+    if not isinstance(scale, Tensor):
+        if not active:
+            return x
+        m0 = gray_mean(x, per_frame=False)
+        x.mul_(scale).add_(m0 * shift)
+        return x if value_range is None else x.clamp_(*value_range)
+    assert isinstance(shift, Tensor) and isinstance(active, Tensor)
     if not bool(active.any()):
         return x
-    b = _per_clip(brightness, x)
-    c = _per_clip(contrast, x)
-    m0 = gray_mean(x, per_frame=brightness.dim() == 2)
-    offset = b * m0 * (1.0 - c)
-    return clamp_(x.mul_(b * c).add_(offset), value_range, active)
+    m0 = gray_mean(x, per_frame=scale.dim() == 2)
+    x.mul_(_per_clip(scale, x)).add_(_per_clip(shift, x) * m0)
+    return clamp_(x, value_range, active)
 
 
 def adjust_brightness_contrast(
@@ -632,12 +643,20 @@ def work_range(dtype: torch.dtype, value_range: ValueRange | str = "auto") -> Va
     return vr
 
 
-def add_noise_(x: Tensor, noise: Tensor, std: Tensor, value_range: ValueRange = (0.0, 1.0)) -> Tensor:
-    """In place on a working tensor: ``clamp(x + std * noise)``; clips with ``std == 0`` are untouched."""
+def add_noise_(x: Tensor, noise: Tensor, std: Tensor | float, value_range: ValueRange = (0.0, 1.0)) -> Tensor:
+    """In place on a working tensor: ``clamp(x + std * noise)``; clips with ``std == 0`` are untouched.
+
+    ``std`` is ``(n,)``, or a Python number for one clip (the CPU executor's per-clip path).
+    """
+    # a multiply then an add (not addcmul): each rounds once, whatever the vector width
+    if not isinstance(std, Tensor):
+        if std == 0.0:
+            return x
+        x.add_(noise * std)
+        return x if value_range is None else x.clamp_(*value_range)
     active = std != 0.0
     if not bool(active.any()):
         return x
-    # a multiply then an add (not addcmul): each rounds once, whatever the vector width
     return clamp_(x.add_(noise * _per_clip(std, x)), value_range, active)
 
 

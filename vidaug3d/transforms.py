@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
@@ -411,9 +411,21 @@ class ColorJitter(ValueTransform):
             b, c = b[:, 0], c[:, 0]
         return ColorParams(brightness=b, contrast=c)
 
-    def apply_(self, x: Tensor, params: TransformParams, ctx: Context) -> Tensor:
+    def prepare(self, params: TransformParams, ctx: Context) -> tuple[Any, ...]:
         assert isinstance(params, ColorParams)
-        return VF.brightness_contrast_(x, params.brightness, params.contrast, ctx.value_range)
+        scale, shift, active = VF.intensity_factors(params.brightness, params.contrast)
+        per_clip = (scale.tolist(), shift.tolist(), active.tolist()) if scale.dim() == 1 else None
+        return (scale, shift, active, per_clip)
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        scale, shift, active, per_clip = prepared
+        if per_clip is not None:  # Python numbers: the kernel's per-clip path
+            return (per_clip[0][b], per_clip[1][b], per_clip[2][b], None)
+        return (scale[b : b + 1], shift[b : b + 1], active[b : b + 1], None)
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        scale, shift, active, _ = params
+        return VF.intensity_map_(x, scale, shift, active, ctx.value_range)
 
 
 class GaussianNoise(ValueTransform):
@@ -447,12 +459,15 @@ class GaussianNoise(ValueTransform):
         std = torch.where(u[:, 1] < self.p, _lerp(u[:, 0], self.std), 0.0)
         return NoiseParams(std=std, seed=keys.seeds(slot, 1))
 
-    def apply_(self, x: Tensor, params: TransformParams, ctx: Context) -> Tensor:
-        assert isinstance(params, NoiseParams)
-        if not bool((params.std != 0).any()):
-            return x
-        noise = clip_noise(int(params.seed[0]), x) if x.shape[0] == 1 else draw_noise(params.seed, x)
-        return VF.add_noise_(x, noise, params.std, ctx.value_range)
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        assert isinstance(prepared, NoiseParams)
+        return (float(prepared.std[b]), int(prepared.seed[b]))
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if isinstance(params, NoiseParams):
+            return VF.add_noise_(x, draw_noise(params.seed, x), params.std, ctx.value_range)
+        std, seed = params  # one clip: its own field, drawn only if it is used
+        return x if std == 0.0 else VF.add_noise_(x, clip_noise(seed, x), std, ctx.value_range)
 
 
 class RandomErasing(ValueTransform):
@@ -520,16 +535,17 @@ class RandomErasing(ValueTransform):
         box = torch.where(on[:, None], box, torch.zeros_like(box))
         return EraseParams(box=box)
 
-    def apply_(self, x: Tensor, params: TransformParams, ctx: Context) -> Tensor:
-        assert isinstance(params, EraseParams)
-        box = params.box
-        if not bool(((box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])).any()):
-            return x
-        if x.shape[0] == 1:  # one clip: a slice assignment touches only the box
-            y0, x0, y1, x1 = (int(v) for v in box[0])
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        assert isinstance(prepared, EraseParams)
+        return prepared.box[b].tolist()
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if isinstance(params, EraseParams):
+            return VF.erase_(x, params.box, self.value)
+        y0, x0, y1, x1 = params  # one clip: a slice assignment touches only the box
+        if y1 > y0 and x1 > x0:
             x[..., y0:y1, x0:x1] = self.value
-            return x
-        return VF.erase_(x, box, self.value)
+        return x
 
 
 # ----------------------------------------------------------------------------------------------- temporal
