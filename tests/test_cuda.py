@@ -47,3 +47,26 @@ def test_no_host_device_sync_in_forward() -> None:
         aug((video * 255).to(torch.uint8), seed=3)
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_cuda_shape_changing_pipeline_matches_cpu(dtype: torch.dtype) -> None:
+    aug = va.Compose(
+        [
+            va.RandomTemporalCrop(8, speed=(0.8, 1.25)),
+            va.RandomResizedCrop(48, scale=(0.2, 1.0)),
+            va.RandomHorizontalFlip(),
+            va.Resize((24, 24)),  # a 2x downscale: the antialiasing prefilter runs
+            va.ColorJitter(0.4, 0.4),
+        ]
+    )
+    video = torch.rand(4, 3, 16, 64, 64)
+    video = (video * 255).to(torch.uint8) if dtype == torch.uint8 else video
+    boxes = torch.tensor([[[10.0, 12.0, 40.0, 50.0]]]).expand(4, 1, 4)
+    cpu, t_cpu, rec = aug(video, seed=3, targets={"boxes": boxes}, return_params=True)
+    gpu, t_gpu = aug(video.cuda(), params=rec, targets={"boxes": boxes.cuda()})
+    assert gpu.shape == cpu.shape == (4, 3, 8, 24, 24) and gpu.dtype == dtype
+    torch.testing.assert_close(
+        gpu.cpu().double(), cpu.double(), atol=1 if dtype == torch.uint8 else 1e-4, rtol=0
+    )
+    torch.testing.assert_close(t_gpu["boxes"].cpu(), t_cpu["boxes"])
