@@ -10,14 +10,14 @@ import pytest
 
 from tests.conftest import REPO
 
-PAGES = ["docs/custom-transforms.md"]
+PAGES = ["docs/custom-transforms.md", "README.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_code_runs(page: str) -> None:
     text = (REPO / page).read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) >= 3, page
+    assert blocks, page
     module = types.ModuleType("docs_page")  # a real module: dataclasses look their module up
     sys.modules[module.__name__] = module
     try:
