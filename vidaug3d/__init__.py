@@ -32,6 +32,7 @@ from .transforms import (
     TemporalShuffle,
     UniformTemporalSubsample,
 )
+from .wrappers import RandomApply, RandomChoice
 
 __all__ = [
     "CenterCrop",
@@ -42,6 +43,8 @@ __all__ = [
     "GaussianNoise",
     "GeometricTransform",
     "RandomAffine",
+    "RandomApply",
+    "RandomChoice",
     "RandomErasing",
     "RandomHorizontalFlip",
     "RandomResizedCrop",

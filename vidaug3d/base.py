@@ -76,7 +76,8 @@ class Transform:
         """Run this transform alone; same keywords as ``vidaug3d.Compose.__call__``.
 
         With ``return_params=True`` the parameters returned are this transform's own record, and
-        ``params=`` takes such a record.
+        ``params=`` takes such a record (a wrapper, which expands into several transforms, returns
+        and takes a ``Record``).
         """
         plan = self.__dict__.get("_plan")
         if plan is None:
@@ -88,9 +89,9 @@ class Transform:
                 from ._video import to_canonical
 
                 shape = tuple(to_canonical(video, kwargs["layout"])[0].shape)
-            kwargs["params"] = Record((type(self).__name__,), (p,), shape)  # type: ignore[arg-type]
+            kwargs["params"] = Record(plan.names, (p,), shape)  # type: ignore[arg-type]
         res = call(plan, video, **kwargs)
-        if kwargs.get("return_params"):
+        if kwargs.get("return_params") and len(plan.transforms) == 1:
             assert isinstance(res, tuple)
             return (*res[:-1], res[-1].params[0])
         return res

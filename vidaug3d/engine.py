@@ -110,7 +110,7 @@ class Stage:
 
     @property
     def names(self) -> str:
-        return ", ".join(type(t).__name__ for t in self.transforms)
+        return ", ".join(getattr(t, "name", type(t).__name__) for t in self.transforms)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}{self.slots}"
@@ -346,7 +346,11 @@ class Plan:
     """
 
     def __init__(self, transforms: Sequence[Transform], fuse: bool = True) -> None:
-        self.transforms = tuple(transforms)
+        leaves: list[Transform] = []
+        for t in transforms:  # wrappers (RandomApply, RandomChoice) expand into gated transforms
+            expand = getattr(t, "expand", None)
+            leaves.extend([t] if expand is None else expand(len(leaves), 0))
+        self.transforms = tuple(leaves)
         groups: list[tuple[type[Stage], list[int]]] = []
         for i, t in enumerate(self.transforms):
             kind = t.stage
@@ -363,7 +367,7 @@ class Plan:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(type(t).__name__ for t in self.transforms)
+        return tuple(getattr(t, "name", type(t).__name__) for t in self.transforms)
 
     def shapes(self, shape: VideoShape) -> list[VideoShape]:
         """The shape each transform receives, then the output shape; checks each can take its input."""

@@ -24,6 +24,7 @@ __all__ = [
     "EraseParams",
     "FlipParams",
     "FrameMapParams",
+    "GatedParams",
     "NoiseParams",
     "Record",
     "TransformParams",
@@ -50,35 +51,55 @@ class TransformParams:
         TransformParams.registry[cls.__name__] = cls
 
     def tensors(self) -> dict[str, Tensor]:
+        """The record's tensor fields (nested records are in :meth:`fields`)."""
+        return {k: v for k, v in self.fields().items() if isinstance(v, Tensor)}
+
+    def fields(self) -> dict[str, Tensor | TransformParams]:
+        """Every field: tensors with the batch first, or nested records (a wrapper's inner transform)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @property
     def batch_size(self) -> int:
-        return int(next(iter(self.tensors().values())).shape[0])
+        v = next(iter(self.fields().values()))
+        return v.batch_size if isinstance(v, TransformParams) else int(v.shape[0])
 
     def select(self: P, index: Tensor | slice | list[int]) -> P:
         """The record of a subset of the clips (``index`` along the batch dimension)."""
-        return type(self)(**{k: v[index] for k, v in self.tensors().items()})
+        return type(self)(
+            **{k: v[index] if isinstance(v, Tensor) else v.select(index) for k, v in self.fields().items()}
+        )
 
     def nbytes(self) -> int:
         """Bytes held by the record's tensors."""
-        return sum(v.numel() * v.element_size() for v in self.tensors().values())
+        return sum(
+            v.numel() * v.element_size() if isinstance(v, Tensor) else v.nbytes()
+            for v in self.fields().values()
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python: ``{"type": ..., "fields": {name: {"dtype": ..., "data": nested lists}}}``."""
-        fields = {
-            k: {"dtype": str(v.dtype).removeprefix("torch."), "shape": list(v.shape), "data": v.tolist()}
-            for k, v in self.tensors().items()
-        }
+        fields: dict[str, Any] = {}
+        for k, v in self.fields().items():
+            if isinstance(v, TransformParams):
+                fields[k] = {"record": v.to_dict()}
+            else:
+                fields[k] = {
+                    "dtype": str(v.dtype).removeprefix("torch."),
+                    "shape": list(v.shape),
+                    "data": v.tolist(),
+                }
         return {"type": type(self).__name__, "fields": fields}
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> TransformParams:
-        """Inverse of ``to_dict``."""
+        """Inverse of :meth:`to_dict`."""
         try:
             cls = TransformParams.registry[d["type"]]
-            kwargs = {}
+            kwargs: dict[str, Any] = {}
             for k, spec in d["fields"].items():
+                if "record" in spec:
+                    kwargs[k] = TransformParams.from_dict(spec["record"])
+                    continue
                 t = torch.tensor(spec["data"], dtype=_DTYPES[spec["dtype"]])
                 kwargs[k] = t.reshape(spec["shape"])
             return cls(**kwargs)
@@ -91,8 +112,15 @@ class TransformParams:
         if type(other) is not type(self):
             return NotImplemented
         assert isinstance(other, TransformParams)
-        a, b = self.tensors(), other.tensors()
-        return all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+        a, b = self.fields(), other.fields()
+        for k, v in a.items():
+            w = b[k]
+            if isinstance(v, Tensor):
+                if not (isinstance(w, Tensor) and v.dtype == w.dtype and torch.equal(v, w)):
+                    return False
+            elif v != w:
+                return False
+        return True
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -141,6 +169,14 @@ class EraseParams(TransformParams):
     """``box`` (B, 4) int64 half-open ``(y0, x0, y1, x1)``; empty where the clip is not erased."""
 
     box: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class GatedParams(TransformParams):
+    """A wrapper's record: ``on`` (B,) bool, where the ``inner`` transform's record applies."""
+
+    on: Tensor
+    inner: TransformParams
 
 
 @dataclass(frozen=True, eq=False)
