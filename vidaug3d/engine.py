@@ -316,7 +316,10 @@ class ValueStage(Stage):
             # clip by clip in the pool, as the streamed executor does: each clip cache-resident
             # across the stage's ops, and its reductions summed in the same order
             def one(b: int) -> None:
-                self.run_clip(Work(x[b], True), cooked, b, ctx)
+                clip = x[b]
+                y = self.run_clip(Work(clip, True), cooked, b, ctx).x
+                if y.data_ptr() != clip.data_ptr():  # a kernel that returned a new tensor
+                    clip.copy_(y)
 
             per_clip(one, x.shape[0], x.device, work=x[0].numel())
             return Work(x, True)

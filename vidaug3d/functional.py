@@ -275,11 +275,17 @@ def antialias_sigma(matrix: Tensor, inverse: Tensor | None = None) -> Tensor:
     return torch.where(s > ANTIALIAS_FROM * (1.0 + 1e-9), sigma, 0.0)
 
 
-def gaussian_weights(sigma: Tensor, radius: int) -> Tensor:
-    """``(n, 2 * radius + 1)`` float64 normalised Gaussian taps for ``(n,)`` sigmas (0: a unit impulse)."""
+def gaussian_weights(sigma: Tensor, radius: int, *, truncate: bool = False) -> Tensor:
+    """``(n, 2 * radius + 1)`` float64 normalised Gaussian taps for ``(n,)`` sigmas (0: a unit impulse).
+
+    With ``truncate`` each clip's taps stop at ``ceil(3 sigma)`` (zeros beyond), so a clip's weights
+    do not depend on the largest sigma of its batch.
+    """
     i = torch.arange(-radius, radius + 1, dtype=torch.float64)
     s = sigma.to(torch.float64).reshape(-1, 1)
     w = torch.exp(-0.5 * (i / s.clamp(min=1e-12)) ** 2)
+    if truncate:
+        w = torch.where(i.abs() <= torch.ceil(3.0 * s), w, 0.0)
     w = torch.where(s > 0, w, (i == 0).to(torch.float64))
     return w / w.sum(dim=1, keepdim=True)
 
@@ -296,8 +302,7 @@ def _blur_axis(x: Tensor, w: Tensor, dim: int, padding: str) -> Tensor:
         return x
     pads = (0, 0, r, r) if dim == 2 else (r, r, 0, 0)
     size = x.shape[dim]
-    mode = "replicate" if padding == "replicate" or size <= r else padding
-    xp = F.pad(x, pads, mode=mode)
+    xp = F.pad(x, pads, mode=padding)
     wt = to_device(w, x.device, x.dtype).view(n, 1, 1, 1, k)
     out = xp.narrow(dim, 0, size) * wt[..., 0]
     for i in range(1, k):
@@ -305,20 +310,32 @@ def _blur_axis(x: Tensor, w: Tensor, dim: int, padding: str) -> Tensor:
     return out
 
 
-def blur_planes(x: Tensor, sigma: Tensor, padding: str = "reflect", radius: int | None = None) -> Tensor:
+def blur_planes(
+    x: Tensor, sigma: Tensor, padding: str = "reflect", radius: int | tuple[int, int] | None = None
+) -> Tensor:
     """Separable Gaussian blur of ``(n, P, H, W)`` planes, sigmas ``(n, 2)`` = ``(sy, sx)`` per clip.
 
-    ``radius`` defaults to ``ceil(3 * max sigma)``; a clip whose sigma is 0 is returned unchanged
-    (exactly: its taps are a unit impulse).
+    ``radius`` (per axis) fixes the taps for every clip (a kernel size); None truncates each clip's
+    taps at ``ceil(3 sigma)`` (the antialiasing prefilter). ``padding`` is ``"reflect"`` or
+    ``"replicate"``; reflection uses at most ``size - 1`` taps each side. A clip whose sigma is 0
+    comes back exactly as it was (its taps are a unit impulse).
     """
     sig = sigma.to(torch.float64).reshape(-1, 2)
-    r = math.ceil(3.0 * float(sig.max())) if radius is None else radius
-    if r == 0 or x.numel() == 0:
+    if radius is None:
+        r = math.ceil(3.0 * float(sig.max())) if sig.numel() else 0
+        radii, truncate = (r, r), True
+    else:
+        radii, truncate = (radius, radius) if isinstance(radius, int) else radius, False
+    if x.numel() == 0 or max(radii) == 0:
         return x.clone()
-    r_y = min(r, max(x.shape[2] - 1, 0)) if padding == "reflect" else r
-    r_x = min(r, max(x.shape[3] - 1, 0)) if padding == "reflect" else r
-    y = _blur_axis(x, gaussian_weights(sig[:, 0], r_y), 2, padding)
-    return _blur_axis(y, gaussian_weights(sig[:, 1], r_x), 3, padding)
+    out = x
+    for axis, dim in ((0, 2), (1, 3)):
+        r = radii[axis]
+        if padding == "reflect":
+            r = min(r, x.shape[dim] - 1)
+        if r > 0:
+            out = _blur_axis(out, gaussian_weights(sig[:, axis], r, truncate=truncate), dim, padding)
+    return out if out is not x else x.clone()
 
 
 def resample_work(
@@ -403,16 +420,15 @@ def warp(
 
 def check_size(name: str, size: object) -> tuple[int, int]:
     """``(h, w)`` from an int or a pair of positive ints; the package error otherwise."""
-    if isinstance(size, int) and not isinstance(size, bool):
-        size = (size, size)
+    pair = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
     if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) for s in size)
-        or min(size) < 1
+        not isinstance(pair, (tuple, list))
+        or len(pair) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) for s in pair)
+        or min(pair) < 1
     ):
         raise fail(name, size, "a positive int or a (height, width) pair of positive ints")
-    return (int(size[0]), int(size[1]))
+    return (int(pair[0]), int(pair[1]))
 
 
 def crop_matrix(boxes: Tensor, size: tuple[int, int], frame: tuple[int, int]) -> Tensor:

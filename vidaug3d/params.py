@@ -19,6 +19,7 @@ from .errors import fail
 
 __all__ = [
     "AffineParams",
+    "BlurParams",
     "ColorParams",
     "CropParams",
     "EraseParams",
@@ -154,6 +155,13 @@ class ColorParams(TransformParams):
 
     brightness: Tensor
     contrast: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class BlurParams(TransformParams):
+    """``sigma`` (B,) Gaussian standard deviation in pixels (0: not blurred)."""
+
+    sigma: Tensor
 
 
 @dataclass(frozen=True, eq=False)

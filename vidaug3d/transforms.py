@@ -25,6 +25,7 @@ from .base import Context, GeometricTransform, TemporalTransform, ValueTransform
 from .errors import fail
 from .params import (
     AffineParams,
+    BlurParams,
     ColorParams,
     CropParams,
     EraseParams,
@@ -38,6 +39,7 @@ __all__ = [
     "CenterCrop",
     "ColorJitter",
     "FrameReplace",
+    "GaussianBlur",
     "GaussianNoise",
     "RandomAffine",
     "RandomErasing",
@@ -468,6 +470,61 @@ class GaussianNoise(ValueTransform):
             return VF.add_noise_(x, draw_noise(params.seed, x), params.std, ctx.value_range)
         std, seed = params  # one clip: its own field, drawn only if it is used
         return x if std == 0.0 else VF.add_noise_(x, clip_noise(seed, x), std, ctx.value_range)
+
+
+class GaussianBlur(ValueTransform):
+    """Blur every frame of a clip with a Gaussian whose sigma is drawn per clip (torchvision's names).
+
+    The kernel has ``kernel_size`` taps per axis and weights ``exp(-x**2 / (2 sigma**2))``,
+    normalised, with reflected borders, as torchvision's and kornia's ``gaussian_blur``; it is
+    separable and runs as one pass per axis over the clip's frames (the same sigma on all of them).
+    A frame smaller than the kernel uses the taps that fit.
+
+    Args:
+        kernel_size: Odd positive int, or an ``(ky, kx)`` pair of them.
+        sigma: Standard deviation in pixels: a number, or a ``(low, high)`` range drawn per clip.
+        p: Probability that a clip is blurred.
+
+    Examples:
+        >>> out = GaussianBlur(5, sigma=(0.5, 2.0))(torch.rand(2, 1, 3, 16, 16), seed=0)
+        >>> out.shape
+        torch.Size([2, 1, 3, 16, 16])
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        sigma: float | tuple[float, float] = (0.1, 2.0),
+        p: float = 1.0,
+    ) -> None:
+        ks = VF.check_size("kernel_size", kernel_size)
+        if ks[0] % 2 == 0 or ks[1] % 2 == 0:
+            raise fail("kernel_size", kernel_size, "odd kernel sizes")
+        self.kernel_size = ks
+        if isinstance(sigma, (int, float)) and not isinstance(sigma, bool):
+            sigma = (float(sigma), float(sigma))
+        self.sigma = _range("sigma", sigma, lo=0.0)
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> BlurParams:
+        u = keys.uniform(slot, 0, 2)
+        return BlurParams(sigma=torch.where(u[:, 1] < self.p, _lerp(u[:, 0], self.sigma), 0.0))
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        assert isinstance(prepared, BlurParams)
+        return prepared.sigma[b : b + 1] if float(prepared.sigma[b]) > 0 else None
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        sigma = params.sigma if isinstance(params, BlurParams) else params
+        if sigma is None or not bool((sigma > 0).any()):
+            return x
+        n, C, T, H, W = x.shape
+        ky, kx = self.kernel_size
+        planes = x.reshape(n, C * T, H, W)
+        y = VF.blur_planes(planes, sigma[:, None].expand(n, 2), padding="reflect", radius=(ky // 2, kx // 2))
+        if isinstance(params, BlurParams) and not bool((sigma > 0).all()):  # leave unblurred clips exact
+            y = torch.where((sigma > 0).to(x.device).view(n, 1, 1, 1), y, planes)
+        return y.view(n, C, T, H, W)
 
 
 class RandomErasing(ValueTransform):
