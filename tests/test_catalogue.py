@@ -32,7 +32,50 @@ def test_gaussian_blur_is_kornias(seed: int, ks: tuple[int, int]) -> None:
 
 _CATALOGUE = {
     "GaussianBlur": lambda: va.GaussianBlur(5, sigma=(0.1, 2.0), p=0.7),
+    "ColorJitter": lambda: va.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
+    "ColorJitterFrame": lambda: va.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, vary="frame"),
+    "RandomGrayscale": lambda: va.RandomGrayscale(p=0.5),
+    "RandomAutocontrast": lambda: va.RandomAutocontrast(p=0.5),
+    "RandomEqualize": lambda: va.RandomEqualize(p=0.5),
+    "RandomSolarize": lambda: va.RandomSolarize(0.6, p=0.5),
+    "RandomGamma": lambda: va.RandomGamma((0.5, 2.0), (0.8, 1.2), p=0.7),
+    "RandomAdjustSharpness": lambda: va.RandomAdjustSharpness(2.0, p=0.5),
 }
+
+
+def _kernel_reference(name: str, video: torch.Tensor, p: va.TransformParams) -> torch.Tensor:
+    """The transform's record through the public kernel it documents (float64 video in [0, 1])."""
+    from vidaug3d import _photometric as PF
+    from vidaug3d import functional as VF
+
+    if name.startswith("ColorJitter"):
+        out = VF.adjust_brightness_contrast(video, p.brightness, p.contrast)
+        return PF.adjust_hue(PF.adjust_saturation(out, p.saturation), p.hue)
+    if name == "RandomGrayscale":
+        return PF.grayscale(video, enabled=p.on)
+    if name == "RandomAutocontrast":
+        return PF.autocontrast(video, enabled=p.on)
+    if name == "RandomEqualize":
+        return PF.equalize(video, enabled=p.on)
+    if name == "RandomSolarize":
+        full = PF.solarize(video, torch.full((video.shape[0],), 0.6, dtype=torch.float64))
+        return torch.where(p.on.view(-1, 1, 1, 1, 1), full, video)
+    if name == "RandomGamma":
+        return PF.adjust_gamma(video, p.gamma, p.gain)
+    if name == "RandomAdjustSharpness":
+        return PF.adjust_sharpness(video, p.factor)
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", sorted(set(_CATALOGUE) - {"GaussianBlur"}))
+@given(seed=seeds)
+def test_catalogue_transform_applies_its_kernel_with_its_record(name: str, seed: int) -> None:
+    video = make_video((5, 3, 3, 9, 8), seed, torch.float64)
+    out, p = _CATALOGUE[name]()(video, seed=seed, return_params=True)
+    torch.testing.assert_close(out, _kernel_reference(name, video, p), atol=1e-12, rtol=0)
+    zero = _CATALOGUE[name]()
+    zero.p = 0.0
+    assert torch.equal(zero(video, seed=seed), video)  # p = 0: every clip exactly as it was
 
 
 @pytest.mark.parametrize("name", sorted(_CATALOGUE))
@@ -65,3 +108,14 @@ def test_catalogue_errors() -> None:
         va.GaussianBlur(0)
     with pytest.raises(va.VidaugError, match=r"^sigma: got"):
         va.GaussianBlur(3, sigma=(2.0, 1.0))
+    with pytest.raises(va.VidaugError, match=r"^hue: got 0.7"):
+        va.ColorJitter(hue=0.7)
+    with pytest.raises(va.VidaugError, match=r"^video: got '1 channel\(s\)', expected 3 \(RGB\) channels"):
+        va.ColorJitter(saturation=0.4)(torch.rand(2, 1, 2, 4, 4), seed=0)
+    for t in (va.RandomEqualize(), va.RandomSolarize(0.5), va.RandomGamma(), va.RandomAutocontrast()):
+        with pytest.raises(va.VidaugError, match=r"^value_range: got None, expected a bounded"):
+            t(torch.rand(2, 1, 2, 4, 4), seed=0, value_range=None)
+    with pytest.raises(va.VidaugError, match=r"^threshold: got nan"):
+        va.RandomSolarize(float("nan"))
+    with pytest.raises(va.VidaugError, match=r"^sharpness_factor: got -1"):
+        va.RandomAdjustSharpness(-1)

@@ -23,11 +23,14 @@ __all__ = [
     "ColorParams",
     "CropParams",
     "EraseParams",
+    "FactorParams",
     "FlipParams",
     "FrameMapParams",
+    "GammaParams",
     "GatedParams",
     "NoiseParams",
     "Record",
+    "SwitchParams",
     "TransformParams",
 ]
 
@@ -151,10 +154,12 @@ class CropParams(TransformParams):
 
 @dataclass(frozen=True, eq=False)
 class ColorParams(TransformParams):
-    """``brightness`` and ``contrast`` factors, (B,) per clip or (B, T) per frame."""
+    """``brightness``, ``contrast``, ``saturation`` factors and ``hue`` shifts (turns), (B,) per clip or (B, T) per frame."""
 
     brightness: Tensor
     contrast: Tensor
+    saturation: Tensor
+    hue: Tensor
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,6 +167,28 @@ class BlurParams(TransformParams):
     """``sigma`` (B,) Gaussian standard deviation in pixels (0: not blurred)."""
 
     sigma: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class SwitchParams(TransformParams):
+    """``on`` (B,) bool: whether the clip gets the transform."""
+
+    on: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class FactorParams(TransformParams):
+    """``factor`` (B,) (or (B, T)): one factor per clip (frame); the identity value where off."""
+
+    factor: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class GammaParams(TransformParams):
+    """``gamma`` and ``gain`` (B,): ``gain * x ** gamma``; 1 and 1 where off."""
+
+    gamma: Tensor
+    gain: Tensor
 
 
 @dataclass(frozen=True, eq=False)

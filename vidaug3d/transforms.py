@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
+from . import _photometric as PF
 from . import functional as VF
 from ._random import ClipKeys, clip_noise, draw_noise
 from ._video import VideoShape
@@ -29,9 +30,12 @@ from .params import (
     ColorParams,
     CropParams,
     EraseParams,
+    FactorParams,
     FlipParams,
     FrameMapParams,
+    GammaParams,
     NoiseParams,
+    SwitchParams,
     TransformParams,
 )
 
@@ -41,10 +45,16 @@ __all__ = [
     "FrameReplace",
     "GaussianBlur",
     "GaussianNoise",
+    "RandomAdjustSharpness",
     "RandomAffine",
+    "RandomAutocontrast",
+    "RandomEqualize",
     "RandomErasing",
+    "RandomGamma",
+    "RandomGrayscale",
     "RandomHorizontalFlip",
     "RandomResizedCrop",
+    "RandomSolarize",
     "RandomTemporalCrop",
     "RandomVerticalFlip",
     "Resize",
@@ -368,18 +378,26 @@ class CenterCrop(_Crop):
 
 # ----------------------------------------------------------------------------------------------- values
 class ColorJitter(ValueTransform):
-    """Random brightness then contrast, one affine intensity map per clip (or per frame).
+    """Random brightness, contrast, saturation and hue per clip (or per frame), torchvision's names.
 
     Factors are uniform in ``[max(0, 1 - v), 1 + v]`` for a number ``v``, or in a given
-    ``(low, high)`` range. The contrast blends with the mean luminance of the clip (``vary="clip"``)
-    or of each frame (``vary="frame"``); the result is clamped to the call's ``value_range``. See
-    ``vidaug3d.functional.adjust_brightness_contrast``.
+    ``(low, high)`` range; the hue shift is uniform in ``[-h, h]`` turns (``h <= 0.5``). The order is
+    fixed: brightness and contrast as one affine intensity map (the contrast blends with the mean
+    luminance of the clip, or of each frame with ``vary="frame"``), clamped once to the call's
+    ``value_range``; then saturation (a blend with the luma), then hue (a rotation of the HSV hue),
+    each clamped. torchvision draws a random order per image and clamps after every step; the fixed
+    order keeps brightness and contrast one fused map and the clip's result one pass (say
+    ``RandomChoice`` of two orders where a random one matters). Saturation and hue need RGB
+    (``C = 3``): one-channel video raises when they are set; hue needs a bounded value range. See
+    ``vidaug3d.functional.adjust_brightness_contrast`` and ``vidaug3d._photometric``.
 
     Args:
         brightness: Brightness jitter, a number or a (low, high) factor range.
         contrast: Contrast jitter, a number or a (low, high) factor range.
+        saturation: Saturation jitter, a number or a (low, high) factor range.
+        hue: Hue jitter in turns, a number ``h`` in [0, 0.5] for ``(-h, h)`` or a pair within it.
         p: Probability that a clip is jittered.
-        vary: ``"clip"``: one pair of factors per clip, shape ``(B,)``; ``"frame"``: independent
+        vary: ``"clip"``: one set of factors per clip, shape ``(B,)``; ``"frame"``: independent
             factors for every frame, shape ``(B, T)`` (flicker).
 
     Examples:
@@ -392,42 +410,249 @@ class ColorJitter(ValueTransform):
         self,
         brightness: float | tuple[float, float] = 0.0,
         contrast: float | tuple[float, float] = 0.0,
+        saturation: float | tuple[float, float] = 0.0,
+        hue: float | tuple[float, float] = 0.0,
         p: float = 1.0,
         vary: Literal["clip", "frame"] = "clip",
     ) -> None:
         self.brightness = _range("brightness", brightness, symmetric_around=1.0, lo=0.0)
         self.contrast = _range("contrast", contrast, symmetric_around=1.0, lo=0.0)
+        self.saturation = _range("saturation", saturation, symmetric_around=1.0, lo=0.0)
+        self.hue = _range("hue", hue, symmetric_around=0.0, lo=-0.5, hi=0.5)
         self.p = _prob("p", p)
         if vary not in ("clip", "frame"):
             raise fail("vary", vary, '"clip" or "frame"')
         self.vary = vary
 
+    @property
+    def _colour(self) -> bool:
+        return self.saturation != (1.0, 1.0) or self.hue != (0.0, 0.0)
+
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> ColorParams:
+        if self._colour and shape.C != 3:
+            raise fail(
+                "video", f"{shape.C} channel(s)", "3 (RGB) channels for ColorJitter's saturation and hue"
+            )
         n = shape.T if self.vary == "frame" else 1
-        ub = keys.uniform(slot, 0, n)
-        uc = keys.uniform(slot, 1, n)
         on = keys.uniform(slot, 2, 1) < self.p
-        b = torch.where(on, _lerp(ub, self.brightness), 1.0)
-        c = torch.where(on, _lerp(uc, self.contrast), 1.0)
+        b = torch.where(on, _lerp(keys.uniform(slot, 0, n), self.brightness), 1.0)
+        c = torch.where(on, _lerp(keys.uniform(slot, 1, n), self.contrast), 1.0)
+        if self._colour:
+            sat = torch.where(on, _lerp(keys.uniform(slot, 3, n), self.saturation), 1.0)
+            hue = torch.where(on, _lerp(keys.uniform(slot, 4, n), self.hue), 0.0)
+        else:
+            sat, hue = torch.ones_like(b), torch.zeros_like(b)
         if self.vary == "clip":
-            b, c = b[:, 0], c[:, 0]
-        return ColorParams(brightness=b, contrast=c)
+            b, c, sat, hue = b[:, 0], c[:, 0], sat[:, 0], hue[:, 0]
+        return ColorParams(brightness=b, contrast=c, saturation=sat, hue=hue)
+
+    def check_context(self, ctx: Context) -> None:
+        if self.hue != (0.0, 0.0) and ctx.value_range is None:
+            raise fail("value_range", None, "a bounded (low, high) range: ColorJitter's hue needs one")
 
     def prepare(self, params: TransformParams, ctx: Context) -> tuple[Any, ...]:
         assert isinstance(params, ColorParams)
         scale, shift, active = VF.intensity_factors(params.brightness, params.contrast)
         per_clip = (scale.tolist(), shift.tolist(), active.tolist()) if scale.dim() == 1 else None
-        return (scale, shift, active, per_clip)
+        sat = params.saturation if bool((params.saturation != 1.0).any()) else None
+        hue = params.hue if bool((params.hue != 0.0).any()) else None
+        return (scale, shift, active, per_clip, sat, hue)
 
     def clip_params(self, prepared: Any, b: int) -> Any:
-        scale, shift, active, per_clip = prepared
-        if per_clip is not None:  # Python numbers: the kernel's per-clip path
-            return (per_clip[0][b], per_clip[1][b], per_clip[2][b], None)
-        return (scale[b : b + 1], shift[b : b + 1], active[b : b + 1], None)
+        scale, shift, active, per_clip, sat, hue = prepared
+        s = None if sat is None or not bool((sat[b] != 1.0).any()) else sat[b : b + 1]
+        h = None if hue is None or not bool((hue[b] != 0.0).any()) else hue[b : b + 1]
+        if per_clip is not None:  # Python numbers: the intensity kernel's per-clip path
+            return (per_clip[0][b], per_clip[1][b], per_clip[2][b], None, s, h)
+        return (scale[b : b + 1], shift[b : b + 1], active[b : b + 1], None, s, h)
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
-        scale, shift, active, _ = params
-        return VF.intensity_map_(x, scale, shift, active, ctx.value_range)
+        scale, shift, active, _, sat, hue = params
+        x = VF.intensity_map_(x, scale, shift, active, ctx.value_range)
+        if sat is not None:
+            x = PF.adjust_saturation_(x, sat, value_range=ctx.value_range)
+        if hue is not None:
+            x = PF.adjust_hue_(x, hue, value_range=ctx.value_range)
+        return x
+
+
+class _Switch(ValueTransform):
+    """Shared by the transforms that are on or off per clip: ``on`` (B,) drawn with probability ``p``."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> SwitchParams:
+        return SwitchParams(on=keys.uniform(slot, 0, 1)[:, 0] < self.p)
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        assert isinstance(prepared, SwitchParams)
+        return bool(prepared.on[b])  # one clip: on or off
+
+    def kernel_(self, x: Tensor, on: Tensor | None, ctx: Context) -> Tensor:
+        raise NotImplementedError
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if isinstance(params, bool):
+            return self.kernel_(x, None, ctx) if params else x
+        assert isinstance(params, SwitchParams)
+        return self.kernel_(x, params.on, ctx) if bool(params.on.any()) else x
+
+
+class RandomGrayscale(_Switch):
+    """Turn a clip gray with probability ``p`` (luma in all three channels, as torchvision's).
+
+    One-channel clips are left as they are.
+
+    Examples:
+        >>> out = RandomGrayscale(p=1.0)(torch.rand(2, 3, 2, 4, 4), seed=0)
+        >>> torch.equal(out[:, 0], out[:, 1]) and torch.equal(out[:, 1], out[:, 2])
+        True
+    """
+
+    def kernel_(self, x: Tensor, on: Tensor | None, ctx: Context) -> Tensor:
+        return PF.grayscale_(x, enabled=on, value_range=ctx.value_range)
+
+
+class RandomAutocontrast(_Switch):
+    """Stretch each channel of a clip to the full value range, with probability ``p``.
+
+    torchvision's ``RandomAutocontrast`` per clip: the minimum and maximum are taken over the
+    whole clip, so all its frames get the same map. Needs a bounded value range.
+    """
+
+    needs_range = True
+
+    def kernel_(self, x: Tensor, on: Tensor | None, ctx: Context) -> Tensor:
+        return PF.autocontrast_(x, enabled=on, value_range=ctx.value_range)
+
+
+class RandomEqualize(_Switch):
+    """Equalise the histogram of each channel of a clip (256 levels), with probability ``p``.
+
+    torchvision's ``RandomEqualize`` per clip: one histogram over the whole clip, so all its frames
+    get the same map. Needs a bounded value range.
+    """
+
+    needs_range = True
+
+    def kernel_(self, x: Tensor, on: Tensor | None, ctx: Context) -> Tensor:
+        return PF.equalize_(x, enabled=on, value_range=ctx.value_range)
+
+
+class RandomSolarize(_Switch):
+    """Invert the values at or above ``threshold`` with probability ``p`` (torchvision's names).
+
+    ``threshold`` is in the units of the value range (uint8 video: [0, 1]; torchvision takes 0-255
+    for uint8 images). Needs a bounded value range.
+
+    Examples:
+        >>> v = torch.tensor([0.2, 0.6, 0.9]).view(1, 1, 1, 1, 3)
+        >>> [round(a, 3) for a in RandomSolarize(0.5, p=1.0)(v, seed=0).flatten().tolist()]
+        [0.2, 0.4, 0.1]
+    """
+
+    needs_range = True
+
+    def __init__(self, threshold: float, p: float = 0.5) -> None:
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, (int, float))
+            or not math.isfinite(threshold)
+        ):
+            raise fail("threshold", threshold, "a finite threshold in the value range's units")
+        self.threshold = float(threshold)
+        super().__init__(p)
+
+    def kernel_(self, x: Tensor, on: Tensor | None, ctx: Context) -> Tensor:
+        t = torch.full((x.shape[0],), self.threshold, dtype=torch.float64)
+        if on is None or bool(on.all()):
+            return PF.solarize_(x, t, value_range=ctx.value_range)
+        y = PF.solarize_(x.clone(), t, value_range=ctx.value_range)
+        return torch.where(on.to(x.device).view(-1, 1, 1, 1, 1), y, x)
+
+
+class RandomGamma(ValueTransform):
+    """Gamma correction ``gain * x ** gamma`` on the value range, gamma drawn per clip.
+
+    As kornia's ``RandomGamma`` (gamma uniform in ``gamma``, gain uniform in ``gain``); the values
+    are mapped to [0, 1] by the value range first and back after. Needs a bounded value range.
+
+    Args:
+        gamma: ``(low, high)`` exponent range, > 0.
+        gain: ``(low, high)`` gain range, >= 0 (default 1).
+        p: Probability that a clip is corrected.
+    """
+
+    needs_range = True
+
+    def __init__(
+        self, gamma: tuple[float, float] = (0.7, 1.5), gain: tuple[float, float] = (1.0, 1.0), p: float = 1.0
+    ) -> None:
+        self.gamma = _range("gamma", gamma, lo=1e-6)
+        self.gain = _range("gain", gain, lo=0.0)
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> GammaParams:
+        u = keys.uniform(slot, 0, 3)
+        on = u[:, 2] < self.p
+        gamma = torch.where(on, _lerp(u[:, 0], self.gamma), 1.0)
+        gain = torch.where(on, _lerp(u[:, 1], self.gain), 1.0)
+        return GammaParams(gamma=gamma, gain=gain)
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        assert isinstance(prepared, GammaParams)
+        if float(prepared.gamma[b]) == 1.0 and float(prepared.gain[b]) == 1.0:
+            return None
+        return prepared.select(slice(b, b + 1))
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if params is None:
+            return x
+        return PF.adjust_gamma_(x, params.gamma, params.gain, value_range=ctx.value_range)
+
+
+class RandomAdjustSharpness(ValueTransform):
+    """Sharpen (factor > 1) or soften (< 1) a clip with probability ``p``, torchvision's definition.
+
+    A blend with the 3x3-smoothed frame (``[[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13``, borders kept),
+    ``factor * x + (1 - factor) * smooth``, clamped to the value range.
+
+    Args:
+        sharpness_factor: The factor (torchvision's name), >= 0; 1 leaves the clip unchanged.
+        p: Probability that a clip is adjusted.
+    """
+
+    def __init__(self, sharpness_factor: float, p: float = 0.5) -> None:
+        if (
+            isinstance(sharpness_factor, bool)
+            or not isinstance(sharpness_factor, (int, float))
+            or not 0 <= sharpness_factor < math.inf
+        ):
+            raise fail("sharpness_factor", sharpness_factor, "a finite factor >= 0")
+        self.sharpness_factor = float(sharpness_factor)
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FactorParams:
+        on = keys.uniform(slot, 0, 1)[:, 0] < self.p
+        return FactorParams(factor=torch.where(on, self.sharpness_factor, 1.0))
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        assert isinstance(prepared, FactorParams)
+        return None if float(prepared.factor[b]) == 1.0 else prepared.select(slice(b, b + 1))
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if params is None or not bool((params.factor != 1.0).any()):
+            return x
+        y = PF.adjust_sharpness_(
+            x.clone() if not bool((params.factor != 1.0).all()) else x,
+            params.factor,
+            value_range=ctx.value_range,
+        )
+        if y is x:
+            return x
+        on = (params.factor != 1.0).to(x.device).view(-1, 1, 1, 1, 1)
+        return torch.where(on, y, x)  # clips at factor 1 exactly as they were
 
 
 class GaussianNoise(ValueTransform):
