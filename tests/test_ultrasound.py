@@ -5,6 +5,7 @@ estimator on synthetic sectors of known geometry (and, where present, on real vi
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -200,6 +201,10 @@ def test_geometry_record_slicing_and_errors() -> None:
     geo = _geometry(3, 20, 20, 0)
     assert len(geo) == 3 and len(geo[1:]) == 2 and bool(geo[1].sector.item()) is False
     assert torch.equal(U.ProbeGeometry.cat([geo[0], geo[1:]]).far, geo.far)
+    back = U.ProbeGeometry.from_dict(json.loads(json.dumps(geo.to_dict())))
+    assert all(torch.equal(getattr(back, k), getattr(geo, k)) for k in geo.to_dict())
+    with pytest.raises(VidaugError, match=r"^data: "):
+        U.ProbeGeometry.from_dict({"sector": [True]})
     with pytest.raises(VidaugError, match=r"^end: "):
         U.ProbeGeometry.make_sector(apex=(0, -5), angles=(10, 5), depths=(0, 10))
     with pytest.raises(VidaugError, match=r"^far: "):

@@ -77,7 +77,7 @@ class ProbeGeometry:
         far: Sector: the deepest distance from the apex (> near); linear: the bottom y (> near).
 
     Build one with :meth:`make_sector` or :meth:`make_linear`, join with :meth:`cat`, pick clips by
-    indexing (``geometry[1:3]``).
+    indexing (``geometry[1:3]``), serialise with :meth:`to_dict` / :meth:`from_dict`.
 
     Example:
         >>> g = ProbeGeometry.make_sector(apex=(32.0, -20.0), angles=(-35.0, 35.0), depths=(25.0, 80.0))
@@ -161,6 +161,23 @@ class ProbeGeometry:
         x0, x1, y0, y1 = cls._columns(*x, *y)
         zero = torch.zeros_like(x0)  # no apex
         return cls(torch.zeros(x0.shape[0], dtype=torch.bool), zero, zero.clone(), x0, x1, y0, y1)
+
+    def to_dict(self) -> dict[str, list[float] | list[bool]]:
+        """Plain lists, for JSON records (float64 values round-trip exactly through ``json``)."""
+        return {f.name: getattr(self, f.name).tolist() for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, list[float] | list[bool]]) -> ProbeGeometry:
+        """The inverse of :meth:`to_dict`."""
+        missing = [f.name for f in fields(cls) if f.name not in data]
+        if missing:
+            raise fail("data", sorted(data), f"the keys {[f.name for f in fields(cls)]}")
+        return cls(
+            **{
+                f.name: torch.tensor(data[f.name], dtype=torch.bool if f.name == "sector" else torch.float64)
+                for f in fields(cls)
+            }
+        )
 
     @classmethod
     def cat(cls, geometries: Sequence[ProbeGeometry]) -> ProbeGeometry:
