@@ -83,21 +83,21 @@ def check_range(value_range: ValueRange, *, needed_by: str | None = None) -> tup
     return lo, hi
 
 
-def param(
+def check_param(
     name: str,
     value: Tensor | float,
-    x: Tensor,
+    n: int,
+    T: int,
     *,
     per_frame: bool = True,
     above: float | None = None,
     at_least: float | None = None,
 ) -> Tensor:
-    """Check an ``(n,)`` (or ``(n, T)``) parameter and view it as ``(n, 1, 1|T, 1, 1)`` on ``x``'s device.
+    """Check that a parameter is ``(n,)`` (or ``(n, T)``) and real; return it as a tensor.
 
-    The view has ``x``'s dtype, so arithmetic with it rounds as ``x``'s own does. The values are checked
-    (finite, ``> above``, ``>= at_least``) only when they are on the CPU, where that costs no sync.
+    The values are checked (finite, ``> above``, ``>= at_least``) only when they are on the CPU, where
+    that costs no device sync.
     """
-    n, T = x.shape[0], x.shape[2]
     value = torch.as_tensor(value)
     ok = value.dim() == 1 and value.shape[0] == n
     if per_frame:
@@ -114,7 +114,26 @@ def param(
             raise fail(name, value.tolist(), f"values > {above}")
         if at_least is not None and not bool((v >= at_least).all()):
             raise fail(name, value.tolist(), f"values >= {at_least}")
-    value = to_device(value, x.device, x.dtype)
+    return value
+
+
+def param(
+    name: str,
+    value: Tensor | float,
+    x: Tensor,
+    *,
+    per_frame: bool = True,
+    above: float | None = None,
+    at_least: float | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """:func:`check_param`, viewed as ``(n, 1, 1|T, 1, 1)`` on ``x``'s device.
+
+    The view has ``x``'s dtype (or ``dtype``), so arithmetic with it rounds as ``x``'s own does.
+    """
+    n, T = x.shape[0], x.shape[2]
+    value = check_param(name, value, n, T, per_frame=per_frame, above=above, at_least=at_least)
+    value = to_device(value, x.device, dtype or x.dtype)
     if value.dim() == 1:
         return value.view(n, 1, 1, 1, 1)
     return value.view(n, 1, T, 1, 1)
