@@ -285,3 +285,9 @@ def test_cuda_matches_cpu() -> None:
     assert torch.equal(ug.cpu(), uniform_field(seeds, (3, 16, 64, 64)))
     assert torch.equal(normal_field(seeds.cuda(), (3, 16, 64, 64), start=77), zg)
     assert torch.equal(normal_field(seeds[1:2], (3, 16, 64, 64), device="cuda", start=77)[0], zg[1])
+
+
+def test_int_seed_keys_equal_tensor_seed_keys() -> None:
+    seeds = [0, 1, (1 << 32) + 5, (1 << 63) - 1]
+    keys = nz._clip_keys(torch.tensor(seeds), nz._UNIFORM).tolist()
+    assert [nz._clip_key_int(s, nz._UNIFORM) for s in seeds] == keys

@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from ._random import _GOLDEN, _M32, _combine, _mix, per_clip
+from ._random import _GOLDEN, _M32, _combine, _mix, _mix_int, per_clip
 from .errors import fail
 
 __all__ = ["CHUNK", "ROW", "normal_field", "uniform_field"]
@@ -86,10 +86,25 @@ def _clip_keys(seeds: Tensor, kind: int) -> Tensor:
     return _combine(_combine(_mix(lo), hi), kind)
 
 
+def _clip_key_int(seed: int, kind: int) -> int:
+    """:func:`_clip_keys` of one int seed in Python ints (the same bits, without a dozen tiny tensor ops)."""
+
+    def combine(h: int, v: int) -> int:
+        return _mix_int(h ^ _mix_int(v + _GOLDEN))
+
+    return combine(combine(_mix_int(seed & _M32), (seed >> 32) & _M32), kind)
+
+
+@functools.lru_cache(maxsize=64)
+def _row_constants(first: int, n: int, device: torch.device) -> Tensor:
+    """``(n,)`` int64 ``mix(j + golden)`` of rows ``first ..``: the key-independent half of ``combine``."""
+    rows = torch.arange(first, first + n, dtype=torch.int64, device=device)
+    return _mix((rows + _GOLDEN) & _M32)
+
+
 def _row_keys(keys: Tensor, first: int, n: int) -> Tensor:
-    """``(B, n)`` int32 keys of rows ``first .. first + n - 1`` of each clip."""
-    rows = torch.arange(first, first + n, dtype=torch.int64, device=keys.device)
-    return _to_int32(_combine(keys[:, None], rows[None, :]))
+    """``(B, n)`` int32 keys ``combine(k, j)`` of rows ``j = first .. first + n - 1`` of each clip."""
+    return _to_int32(_mix(keys[:, None] ^ _row_constants(first, n, keys.device)[None, :]))
 
 
 @functools.lru_cache(maxsize=8)
@@ -361,12 +376,12 @@ def _field(
     if isinstance(seed, Tensor):
         if seed.dim() != 1 or seed.is_floating_point() or seed.dtype == torch.bool or seed.is_complex():
             raise fail("seed", f"{tuple(seed.shape)} {seed.dtype}", "an int or a (B,) integer tensor")
-        seeds, batched = seed.to(torch.int64), True
+        seeds, batched, seed_int = seed.to(torch.int64), True, 0
         dev = torch.device(device) if device is not None else seed.device
     else:
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 63:
             raise fail("seed", seed, "an int in [0, 2**63) or a (B,) integer tensor")
-        seeds, batched = torch.tensor([seed], dtype=torch.int64), False
+        seeds, batched, seed_int = torch.empty(1, dtype=torch.int64), False, seed
         dev = torch.device(device) if device is not None else torch.device("cpu")
     full = (seeds.shape[0], *shape_t) if batched else shape_t
     if out is None:
@@ -376,7 +391,10 @@ def _field(
     flat = out.view(seeds.shape[0], n)
     if flat.numel() == 0:
         return out
-    keys = _clip_keys(seeds.to(flat.device), kind)
+    if batched:
+        keys = _clip_keys(seeds.to(flat.device), kind)
+    else:
+        keys = torch.tensor([_clip_key_int(seed_int, kind)], dtype=torch.int64, device=flat.device)
     if not (compiled and _compiled(kind, keys, start, flat)):
         _eager(kind, keys, start, flat)
     return out
