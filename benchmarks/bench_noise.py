@@ -39,7 +39,7 @@ def box_muller(seed: int, out: torch.Tensor) -> None:
     h = torch.empty(1, n, dtype=torch.int32)
     tmp = torch.empty_like(h)
     nz._fill_inputs(h, rows, 0, 0, nz._lanes(torch.device("cpu")))
-    nz._mix32_(h, tmp)
+    nz._mix32_(h, tmp, premixed=True)
     u = out.view(1, n)
     torch.bitwise_right_shift(h, 8, out=tmp)
     tmp.bitwise_and_(0xFFFFFF)

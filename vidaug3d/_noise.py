@@ -15,7 +15,8 @@ How element ``i`` of the field of ``seed`` is made:
    ``i = j * ROW + l`` gets the 32-bit hash ``h = mix(r_j ^ g_l)``. Both inputs of the last
    ``mix`` are hash outputs, so fields of different seeds or rows share no structure (a plain
    ``mix(k + i)`` would make the field of another seed a shifted copy of this one). Per element
-   this costs one XOR with a cached lane constant and one ``mix``, in ``int32`` arithmetic
+   this costs one XOR with a cached lane constant and one ``mix`` less its first step (row keys
+   and lane constants are stored with that linear step applied), in ``int32`` arithmetic
    (which wraps like the ``uint32`` hash; bit-exact on every device and backend).
 3. Normal: ``z = -sign(t) * ndtri(|t| / 2**32)`` with ``t = float32(h)`` (``h`` read as a signed
    int; ``ndtri`` is the standard normal quantile), one normal per hash. ``ndtri`` is evaluated as a
@@ -102,16 +103,25 @@ def _row_constants(first: int, n: int, device: torch.device) -> Tensor:
     return _mix((rows + _GOLDEN) & _M32)
 
 
+def _premix(x: Tensor) -> Tensor:
+    """``x ^ (x >> 16)``, the first step of ``mix``: linear over XOR, so ``premix(r ^ g) = premix(r) ^ premix(g)``.
+
+    Row keys and lane constants are stored premixed, which takes that step (three passes in int32)
+    off every element.
+    """
+    return x ^ (x >> 16)
+
+
 def _row_keys(keys: Tensor, first: int, n: int) -> Tensor:
-    """``(B, n)`` int32 keys ``combine(k, j)`` of rows ``j = first .. first + n - 1`` of each clip."""
-    return _to_int32(_mix(keys[:, None] ^ _row_constants(first, n, keys.device)[None, :]))
+    """``(B, n)`` int32 premixed keys ``combine(k, j)`` of rows ``j = first .. first + n - 1`` of each clip."""
+    return _to_int32(_premix(_mix(keys[:, None] ^ _row_constants(first, n, keys.device)[None, :])))
 
 
 @functools.lru_cache(maxsize=8)
 def _lanes(device: torch.device) -> Tensor:
-    """``(ROW,)`` int32 lane constants ``mix(l + c)``."""
+    """``(ROW,)`` int32 premixed lane constants ``mix(mix(l + golden) ^ salt)``."""
     lane = torch.arange(ROW, dtype=torch.int64)
-    return _to_int32(_mix(_mix((lane + _GOLDEN) & _M32) ^ _LANE_SALT)).to(device)
+    return _to_int32(_premix(_mix(_mix((lane + _GOLDEN) & _M32) ^ _LANE_SALT))).to(device)
 
 
 @functools.lru_cache(maxsize=8)
@@ -155,9 +165,10 @@ def _xorshift_(x: Tensor, tmp: Tensor, k: int) -> None:
     x.bitwise_xor_(tmp)
 
 
-def _mix32_(x: Tensor, tmp: Tensor) -> None:
-    """lowbias32 in place on int32 ``x`` (``tmp``: int32 scratch of its shape)."""
-    _xorshift_(x, tmp, 16)
+def _mix32_(x: Tensor, tmp: Tensor, premixed: bool = False) -> None:
+    """lowbias32 in place on int32 ``x`` (``tmp``: int32 scratch of its shape); ``premixed``: skip its first step."""
+    if not premixed:
+        _xorshift_(x, tmp, 16)
     x.mul_(_C1)
     _xorshift_(x, tmp, 15)
     x.mul_(_C2)
@@ -165,7 +176,7 @@ def _mix32_(x: Tensor, tmp: Tensor) -> None:
 
 
 def _fill_inputs(h: Tensor, rows: Tensor, first_row: int, start: int, lanes: Tensor) -> None:
-    """``h[b, p] = rows[b, (start + p) // ROW - first_row] ^ lanes[(start + p) % ROW]``.
+    """``h[b, p] = rows[b, (start + p) // ROW - first_row] ^ lanes[(start + p) % ROW]`` (premixed).
 
     Args:
         h: ``(B, n)`` int32 output (rows may be strided).
@@ -246,7 +257,7 @@ def _eval_block(kind: int, rows: Tensor, first_row: int, start: int, out: Tensor
     dst = out if out.dtype == torch.float32 and out.is_contiguous() else f32
     _fill_inputs(h, rows, first_row, start, lanes)
     h, tmp, idx, flat = h.view(-1), tmp.view(-1), idx.view(-1), dst.view(-1)  # index_select takes 1-D
-    _mix32_(h, tmp)
+    _mix32_(h, tmp, premixed=True)
     if kind == _NORMAL:
         _normal_from_hash_(h, tmp, idx, flat, _tables(device))
     else:
@@ -291,8 +302,7 @@ def _field_fused(
 ) -> Tensor:
     """``(B, n)`` float32 field from index arithmetic, written to fuse into one kernel."""
     i = torch.arange(start, start + n, dtype=torch.int64, device=rows.device)
-    h = rows[:, (i >> ROW_BITS) - first_row] ^ lanes[i & (ROW - 1)]
-    h = h ^ _shr(h, 16)
+    h = rows[:, (i >> ROW_BITS) - first_row] ^ lanes[i & (ROW - 1)]  # premixed: mix's first step done
     h = h * _C1
     h = h ^ _shr(h, 15)
     h = h * _C2
