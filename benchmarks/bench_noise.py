@@ -4,7 +4,8 @@ Run: ``python benchmarks/bench_noise.py [--repeats 15] [--threads 1 2] [--json o
 
 Per shape and thread count the candidates run interleaved (one call of each per round, ``--repeats``
 rounds) into a preallocated output, and the median is reported, in ms per call and ns per value,
-with the environment and the machine load (the CPU is shared). The first compiled call in the
+with the environment and the machine load (the CPU is shared). The process CPU time (all threads)
+is reported too: on a loaded machine it leaves out the time spent waiting for a core. The first compiled call in the
 process is timed separately (compile time, after ``torch._dynamo.reset()``).
 """
 
@@ -68,13 +69,16 @@ def bench(shape: tuple[int, ...], threads: int, repeats: int) -> dict[str, dict[
     for f in fns.values():  # warm-up (compiles for this shape if the dynamic graph needs it)
         f()
     times: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, f in fns.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             f()
             times[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
     return {
         k: {
+            "cpu_ms": round(statistics.median(cpu[k]) * 1e3, 3),
             "ms": round(statistics.median(v) * 1e3, 3),
             "ns_per_value": round(statistics.median(v) / n * 1e9, 3),
             "ms_per_2M": round(statistics.median(v) / n * (1 << 21) * 1e3, 3),
@@ -110,11 +114,12 @@ def main() -> None:
             r = bench(shape, threads, args.repeats)
             results.append({"shape": name, "threads": threads, "results": r})
             print(f"\n{name} {shape}, {threads} thread(s), median of {args.repeats} interleaved")
-            base = r["torch.randn"]["ms"]
+            base, cpu_base = r["torch.randn"]["ms"], r["torch.randn"]["cpu_ms"]
             for k, v in r.items():
                 print(
                     f"  {k:26s} {v['ms']:8.2f} ms  {v['ns_per_value']:6.2f} ns/value  "
-                    f"{v['ms_per_2M']:7.2f} ms/2M  {v['ms'] / base:5.2f}x randn  (IQR {v['iqr_ms']:.2f} ms)"
+                    f"{v['ms_per_2M']:7.2f} ms/2M  {v['ms'] / base:5.2f}x randn  (IQR {v['iqr_ms']:.2f} ms)  "
+                    f"CPU {v['cpu_ms']:7.2f} ms = {v['cpu_ms'] / cpu_base:5.2f}x randn"
                 )
     load = meter.stop()
     env = environment(torch.device("cpu"))
