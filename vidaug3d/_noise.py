@@ -297,12 +297,18 @@ def _shr(x: Tensor, k: int) -> Tensor:
     return (x >> k) & ((1 << (32 - k)) - 1)
 
 
-def _field_fused(
-    kind: int, rows: Tensor, first_row: int, start: int, n: int, lanes: Tensor, a: Tensor, b: Tensor
-) -> Tensor:
-    """``(B, n)`` float32 field from index arithmetic, written to fuse into one kernel."""
-    i = torch.arange(start, start + n, dtype=torch.int64, device=rows.device)
-    h = rows[:, (i >> ROW_BITS) - first_row] ^ lanes[i & (ROW - 1)]  # premixed: mix's first step done
+def _field_fused(kind: int, rows: Tensor, lanes: Tensor, a: Tensor, b: Tensor, lo: int, out: Tensor) -> None:
+    """``out = field[:, lo : lo + n]`` of the ``(B, R * ROW)`` float32 field of whole rows, as one kernel.
+
+    Row keys and lanes broadcast (``(B, R, 1) ^ (ROW,)``) rather than being gathered per element, so
+    the only indirect loads left are the two table lookups; the cut and the cast into ``out`` fuse
+    into the same loop.
+    """
+    out.copy_(_rows_field(kind, rows, lanes, a, b)[:, lo : lo + out.shape[1]])
+
+
+def _rows_field(kind: int, rows: Tensor, lanes: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    h = (rows[:, :, None] ^ lanes).flatten(1)  # premixed: mix's first step is done
     h = h * _C1
     h = h ^ _shr(h, 15)
     h = h * _C2
@@ -315,7 +321,7 @@ def _field_fused(
 
 
 _compile_state = threading.Lock()
-_compiled_fn: Callable[..., Tensor] | None = None
+_compiled_fn: Callable[..., None] | None = None
 _compile_failed: BaseException | None = None
 
 
@@ -326,14 +332,14 @@ def _compiled(kind: int, keys: Tensor, start: int, out: Tensor) -> bool:
         return False
     with _compile_state:
         if _compiled_fn is None:
-            _compiled_fn = torch.compile(_field_fused, dynamic=True)
+            _compiled_fn = torch.compile(_field_fused)  # sizes static until one changes
     n = out.shape[1]
     device = out.device
     first_row = start >> ROW_BITS
     rows = _row_keys(keys, first_row, ((start + n - 1) >> ROW_BITS) - first_row + 1 if n else 0).to(device)
     a, b = _tables(device)
     try:
-        field = _compiled_fn(kind, rows, first_row, start, n, _lanes(device), a, b)
+        _compiled_fn(kind, rows, _lanes(device), a, b, start - first_row * ROW, out)
     except Exception as exc:  # no C++ compiler, a broken toolchain, an unsupported backend: stay eager
         _compile_failed = exc
         warnings.warn(
@@ -343,7 +349,6 @@ def _compiled(kind: int, keys: Tensor, start: int, out: Tensor) -> bool:
             stacklevel=3,
         )
         return False
-    out.copy_(field)
     return True
 
 
