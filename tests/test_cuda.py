@@ -26,6 +26,15 @@ def test_cuda_matches_cpu_without_noise(dtype: torch.dtype) -> None:
     torch.testing.assert_close(gpu.cpu().double(), cpu.double(), atol=atol, rtol=0)
 
 
+def test_cuda_noise_equals_cpu_noise() -> None:
+    # the keyed noise field is the same on every device, to float tolerance
+    aug = va.Compose([va.GaussianNoise(0.1)], value_range=None)
+    video = torch.zeros(3, 1, 8, 32, 32)
+    cpu, rec = aug(video, seed=1, return_params=True)
+    gpu = aug(video.cuda(), params=rec)
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-5, rtol=0)
+
+
 def test_cuda_noise_replays_and_is_batch_independent() -> None:
     aug = va.presets.paper()
     video = torch.rand(6, 1, 8, 32, 32, device="cuda")

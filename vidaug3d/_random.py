@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .errors import fail
 
-__all__ = ["ClipKeys", "add_noise_", "draw_noise", "make_keys"]
+__all__ = ["ClipKeys", "make_keys", "per_clip"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -276,33 +276,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool_after_fork)
 
 
-def draw_noise(seeds: Tensor, like: Tensor) -> Tensor:
-    """Standard normal noise with the shape, dtype and device of ``like``, one generator per clip.
-
-    Clip ``b`` gets ``torch.randn`` from a generator on ``like.device`` seeded with ``seeds[b]``,
-    so its noise does not depend on the rest of the batch. On the CPU the clips are drawn in
-    parallel threads (``torch.randn`` itself is serial there). On CUDA the field comes from the
-    device's own generator and differs from the CPU field for the same seed.
-
-    Args:
-        seeds: ``(B,)`` int64 CPU tensor of seeds.
-        like: ``(B, ...)`` float tensor.
-
-    Returns:
-        A new tensor like ``like``.
-    """
-    noise = torch.empty(like.shape, dtype=like.dtype, device=like.device)
-    seed_list = [int(s) for s in seeds.tolist()]
-
-    def one(b: int) -> None:
-        g = torch.Generator(device=like.device)
-        g.manual_seed(seed_list[b])
-        torch.randn(noise.shape[1:], generator=g, dtype=like.dtype, device=like.device, out=noise[b])
-
-    per_clip(one, len(seed_list), like.device)
-    return noise
-
-
 # Elements per clip task below which per_clip runs serially: measured crossover on a 2-core CPU for the
 # paper pipeline (8 clips of 16 frames: 16x48x48 ran 1.3x faster serially, 16x64x64 1.15x faster in
 # two threads).
@@ -385,39 +358,3 @@ def per_clip(fn: Callable[[int], None], n: int, device: torch.device, work: int 
         torch.set_num_threads(threads)
     if error is not None:
         raise error
-
-
-@eager  # per-clip generators: eager even inside a compiled pipeline
-def add_noise_(x: Tensor, seeds: Tensor, std: Tensor) -> Tensor:
-    """In place: ``x[b] = clamp(x[b] + std[b] * randn(seed = seeds[b]), 0, 1)`` for every clip.
-
-    The same field as ``draw_noise``, without a batch-sized noise buffer: each clip's noise is
-    drawn and added on its own (in parallel threads on the CPU). Where ``x`` requires grad, the
-    batch field is drawn first and added in one differentiable op instead (autograd does not
-    allow concurrent in-place updates of views of one tensor).
-
-    Args:
-        x: ``(B, ...)`` float working tensor in [0, 1], modified in place.
-        seeds: ``(B,)`` int64 CPU tensor of seeds.
-        std: ``(B,)`` CPU tensor of standard deviations.
-    """
-    stds = [float(s) for s in std.tolist()]
-    if x.requires_grad or x.device.type != "cpu":
-        shape = (-1,) + (1,) * (x.dim() - 1)
-        s = std.to(device=x.device, dtype=x.dtype, non_blocking=True).view(shape)
-        return x.addcmul_(draw_noise(seeds, x), s).clamp_(0.0, 1.0)
-    seed_list = [int(v) for v in seeds.tolist()]
-
-    def one(b: int) -> None:
-        clip = x[b]
-        clip.add_(clip_noise(seed_list[b], clip), alpha=stds[b]).clamp_(0.0, 1.0)
-
-    per_clip(one, len(seed_list), x.device)
-    return x
-
-
-def clip_noise(seed: int, like: Tensor) -> Tensor:
-    """One clip's standard normal field: ``torch.randn`` from a generator seeded with ``seed``."""
-    g = torch.Generator(device=like.device)
-    g.manual_seed(seed)
-    return torch.randn(like.shape, generator=g, dtype=like.dtype, device=like.device)

@@ -20,7 +20,8 @@ from torch import Tensor
 
 from . import _photometric as PF
 from . import functional as VF
-from ._random import ClipKeys, clip_noise, draw_noise
+from ._noise import normal_field
+from ._random import ClipKeys
 from ._video import VideoShape
 from .base import Context, GeometricTransform, TemporalTransform, ValueTransform
 from .errors import fail
@@ -658,9 +659,10 @@ class RandomAdjustSharpness(ValueTransform):
 class GaussianNoise(ValueTransform):
     """Add Gaussian noise, independent for every pixel and frame, then clamp to the value range.
 
-    Each clip's noise field comes from its own generator, seeded from the clip's key, so the noise
-    of a clip does not depend on the rest of the batch and replays exactly from the record. The
-    field is drawn on the video's device: the CPU and CUDA fields differ for the same seed.
+    The noise is a pure function of the clip's seed (from its key) and the element's index in the
+    clip (``vidaug3d._noise.normal_field``: a counter-based hash turned into normals), so a clip's
+    noise does not depend on its batch, the thread count, the executor or the device (CPU and CUDA
+    agree to float tolerance), and it replays exactly from the record.
 
     Args:
         std: Standard deviation in the units of the video's values (uint8 videos: of [0, 1]), or a
@@ -692,9 +694,15 @@ class GaussianNoise(ValueTransform):
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         if isinstance(params, NoiseParams):
-            return VF.add_noise_(x, draw_noise(params.seed, x), params.std, ctx.value_range)
-        std, seed = params  # one clip: its own field, drawn only if it is used
-        return x if std == 0.0 else VF.add_noise_(x, clip_noise(seed, x), std, ctx.value_range)
+            # the whole batch's fields in one elementwise evaluation (no loop over clips)
+            noise = normal_field(params.seed, x.shape[1:], dtype=x.dtype, device=x.device)
+            return VF.add_noise_(x, noise, params.std, ctx.value_range)
+        std, seed = params  # one clip: its own field, made only if it is used
+        if std == 0.0:
+            return x
+        return VF.add_noise_(
+            x, normal_field(seed, x.shape[1:], dtype=x.dtype, device=x.device), std, ctx.value_range
+        )
 
 
 class GaussianBlur(ValueTransform):
