@@ -119,3 +119,92 @@ def test_catalogue_errors() -> None:
         va.RandomSolarize(float("nan"))
     with pytest.raises(va.VidaugError, match=r"^sharpness_factor: got -1"):
         va.RandomAdjustSharpness(-1)
+
+
+# ------------------------------------------------------------------------------------------- ultrasound
+from vidaug3d import ultrasound as US  # noqa: E402
+
+_US = {
+    "DepthAttenuation": lambda: va.DepthAttenuation(p=0.8),
+    "TimeGainCompensation": lambda: va.TimeGainCompensation(p=0.8),
+    "AcousticShadow": lambda: va.AcousticShadow(p=0.8),
+    "AcousticShadowDrift": lambda: va.AcousticShadow(p=0.8, vary="drift", drift=0.3),
+    "SpeckleNoise": lambda: va.SpeckleNoise(p=0.8),
+    "SpeckleNoise4": lambda: va.SpeckleNoise(looks=4, p=0.8),
+}
+
+
+def _probe(B: int) -> US.ProbeGeometry:
+    sector = US.ProbeGeometry.make_sector(apex=(12.0, -8.0), angles=(-35.0, 35.0), depths=(10.0, 30.0))
+    linear = US.ProbeGeometry.make_linear(x=(2.0, 20.0), y=(1.0, 18.0))
+    return US.ProbeGeometry.cat([sector if b % 2 == 0 else linear for b in range(B)])
+
+
+def _us_reference(
+    name: str, video: torch.Tensor, p: va.TransformParams, probe: US.ProbeGeometry
+) -> torch.Tensor:
+    if name == "DepthAttenuation":
+        return US.depth_attenuation(video, probe, p.gamma, p.gain)
+    if name == "TimeGainCompensation":
+        return US.time_gain_compensation(video, probe, p.factor.double())
+    if name.startswith("AcousticShadow"):
+        return US.acoustic_shadow(video, probe, p.position, p.width, p.strength, p.depth)
+    # speckle: the keyed uniform field through the documented Rayleigh / gamma construction
+    from vidaug3d._noise import uniform_field
+
+    looks = 1 if name == "SpeckleNoise" else 4
+    u = uniform_field(p.seed, (looks, *video.shape[1:]), dtype=torch.float64).transpose(0, 1)
+    field = US.rayleigh_field(u[0]) if looks == 1 else US.gamma_field(u)
+    return US.speckle(video, field, p.std.double())
+
+
+@pytest.mark.parametrize("name", sorted(_US))
+@given(seed=seeds, dtype=st.sampled_from(DTYPES), threads=st.sampled_from([1, 2]))
+def test_ultrasound_transforms(name: str, seed: int, dtype: torch.dtype, threads: int) -> None:
+    B = 4
+    probe = _probe(B)
+    fov = US.fov_mask(probe, 24, 22)
+    video = make_video((B, 1, 3, 24, 22), seed, dtype) * fov.to(
+        torch.uint8 if dtype == torch.uint8 else dtype
+    )
+    aug = va.Compose([_US[name](), va.GaussianNoise(0.02)])
+    torch.set_num_threads(threads)
+    try:
+        out, rec = aug(video, seed=seed, return_params=True, probe=probe)
+        ve._STREAM_CPU = False
+        batched = aug(video, params=rec, probe=probe)
+    finally:
+        ve._STREAM_CPU = True
+        torch.set_num_threads(1)
+    assert torch.equal(out, batched)
+    outside = ~fov.expand_as(video)
+    assert torch.equal(out[outside], video[outside])  # the black outside stays black, noise included
+    back = va.Record.from_dict(json.loads(json.dumps(rec.to_dict())))
+    assert torch.equal(aug(video, params=back, probe=probe), out)
+    if dtype == torch.float64:  # the transform is its kernel with its record
+        alone, p = va.Compose([_US[name]()])(video, seed=seed, return_params=True, probe=probe)
+        ref = _us_reference(name, video, p[0], probe)
+        torch.testing.assert_close(alone, torch.where(fov, ref, video), atol=1e-12, rtol=0)
+
+
+def test_field_of_view_from_the_clip_and_errors() -> None:
+    probe = _probe(2)
+    fov = US.fov_mask(probe, 40, 40)
+    video = torch.rand(2, 1, 6, 40, 40, generator=torch.Generator().manual_seed(0)) * fov
+    out = va.Compose([va.GaussianNoise(0.2), va.RandomErasing(p=1.0, value=0.7)])(
+        video, seed=0, probe="estimate"
+    )
+    outside = ~fov.expand_as(video)
+    assert float((out[outside] != 0).double().mean()) < 0.02  # estimated: outside (nearly) untouched
+    with pytest.raises(
+        va.VidaugError,
+        match=r"^probe: got None, expected the probe geometry for DepthAttenuation: use it before",
+    ):
+        va.Compose([va.RandomAffine(5), va.DepthAttenuation()])(video, seed=0, probe=probe)
+    with pytest.raises(va.VidaugError, match=r"^probe: got 'a geometry of 3 probes'"):
+        va.DepthAttenuation()(video, seed=0, probe=_probe(3))
+    with pytest.raises(va.VidaugError, match=r"^fov: got \(2, 1, 1, 40, 41\)"):
+        va.GaussianNoise()(video, seed=0, fov=torch.ones(2, 1, 1, 40, 41, dtype=torch.bool))
+    # a field of view moves with the geometry before the value pass
+    moved = va.Compose([va.RandomHorizontalFlip(p=1.0), va.GaussianNoise(0.2)])(video, seed=0, fov=fov)
+    assert torch.equal(moved[outside.flip(-1)], video.flip(-1)[outside.flip(-1)])

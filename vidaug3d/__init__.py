@@ -17,8 +17,10 @@ from .errors import VidaugError
 from .params import Record, TransformParams
 from .seeding import clip_generator, clip_seed, worker_init_fn
 from .transforms import (
+    AcousticShadow,
     CenterCrop,
     ColorJitter,
+    DepthAttenuation,
     FrameReplace,
     GaussianBlur,
     GaussianNoise,
@@ -35,17 +37,21 @@ from .transforms import (
     RandomTemporalCrop,
     RandomVerticalFlip,
     Resize,
+    SpeckleNoise,
     TemporalReverse,
     TemporalShuffle,
+    TimeGainCompensation,
     UniformTemporalSubsample,
 )
 from .wrappers import RandomApply, RandomChoice
 
 __all__ = [
+    "AcousticShadow",
     "CenterCrop",
     "ClipKeys",
     "ColorJitter",
     "Compose",
+    "DepthAttenuation",
     "FrameReplace",
     "GaussianBlur",
     "GaussianNoise",
@@ -66,9 +72,11 @@ __all__ = [
     "RandomVerticalFlip",
     "Record",
     "Resize",
+    "SpeckleNoise",
     "TemporalReverse",
     "TemporalShuffle",
     "TemporalTransform",
+    "TimeGainCompensation",
     "Transform",
     "TransformParams",
     "TwoViews",

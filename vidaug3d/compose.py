@@ -105,6 +105,8 @@ class Compose:
         layout: str | None = None,
         out_dtype: torch.dtype | None = None,
         value_range: ValueRange | str | None = "pipeline",
+        probe: Any = None,
+        fov: Tensor | None = None,
     ) -> CallResult:
         """Augment a batch of clips.
 
@@ -124,6 +126,13 @@ class Compose:
             layout: The video's layout name, e.g. ``"BTCHW"``; default by rank.
             out_dtype: Output dtype (default: the input's; e.g. float32 from uint8 input).
             value_range: This call's value range (default: the pipeline's; see ``Compose``).
+            probe: Ultrasound probe geometry (``vidaug3d.ultrasound.ProbeGeometry``, one probe or
+                one per clip, in the input's pixel coordinates), or ``"estimate"`` to fit one from
+                the clip (``vidaug3d.ultrasound.estimate_fov``). The depth and beam transforms
+                need it; it also gives the field of view when ``fov`` is not given.
+            fov: The field of view, a ``(B, 1, 1|T, H, W)`` (or ``(B, 1|T, H, W)``) bool mask: value
+                transforms change only the pixels inside it (outside stays as it was). It moves
+                with the geometric and temporal transforms before each value pass.
 
         Returns:
             The augmented video; ``(video, targets)`` with targets; ``(video, params)`` with
@@ -149,6 +158,8 @@ class Compose:
             targets=targets,
             layout=layout,
             out_dtype=out_dtype,
+            probe=probe,
+            fov=fov,
         )
 
     def transform_targets(self, targets: dict[str, Tensor], record: Record) -> dict[str, Tensor]:

@@ -20,6 +20,7 @@ stage runs once over the batch.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
@@ -83,10 +84,20 @@ class Context:
         value_range: The range value transforms clamp to, in working units (uint8 works in
             [0, 1]), or None for unbounded.
         dtype: The input video's dtype.
+        fov: The field of view as the stage receives the video: a ``(B, 1, 1|T, H, W)`` bool mask
+            (moved by the geometric and temporal stages before it), or None. Value stages change
+            only the pixels inside it.
+        probe: The probe geometry (``vidaug3d.ultrasound.ProbeGeometry``, one per clip) in the
+            stage's input coordinates, or None: none was given, or a geometric stage has moved the
+            frame since (``probe_moved``).
+        probe_moved: True when a probe was given but a geometric stage ran before this one.
     """
 
     value_range: ValueRange
     dtype: torch.dtype
+    fov: Tensor | None = None
+    probe: Any = None
+    probe_moved: bool = False
 
 
 # ----------------------------------------------------------------------------------------------- stages
@@ -299,7 +310,11 @@ class GeometricStage(Stage):
 
 
 class ValueStage(Stage):
-    """Value transforms in place on one float working tensor (the clip's, on the CPU executor)."""
+    """Value transforms in place on one float working tensor (the clip's, on the CPU executor).
+
+    Cooked as ``(prepared, ctx)``: each transform's prepared parameters and the stage's own
+    context. With a field of view, only the pixels inside it change.
+    """
 
     def cook(
         self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context
@@ -323,14 +338,22 @@ class ValueStage(Stage):
 
             per_clip(one, x.shape[0], x.device, work=x[0].numel())
             return Work(x, True)
-        for t, p in zip(self.transforms, cooked, strict=True):
-            x = t.apply_(x, p, ctx)  # type: ignore[attr-defined]
+        prepared, sctx = cooked
+        orig = x.clone() if sctx.fov is not None else None
+        for t, p in zip(self.transforms, prepared, strict=True):
+            x = t.apply_(x, p, sctx)  # type: ignore[attr-defined]
+        if orig is not None:
+            x = torch.where(VF.to_device(sctx.fov, x.device), x, orig)
         return Work(x, True)
 
     def run_clip(self, w: Work, cooked: tuple[Any, ...], b: int, ctx: Context) -> Work:
+        prepared, sctx = cooked
         x = _as_work(w).unsqueeze(0)
-        for t, p in zip(self.transforms, cooked, strict=True):
-            x = t.apply_(x, t.clip_params(p, b), ctx)  # type: ignore[attr-defined]
+        orig = x.clone() if sctx.fov is not None else None
+        for t, p in zip(self.transforms, prepared, strict=True):
+            x = t.apply_(x, t.clip_params(p, b), sctx)  # type: ignore[attr-defined]
+        if orig is not None:  # outside the field of view: as it was
+            x = torch.where(sctx.fov[b : b + 1], x, orig)
         return Work(x[0], True)
 
 
@@ -427,12 +450,29 @@ class Plan:
         return record
 
     def cook(self, record: Record, ctx: Context, shape: VideoShape | None = None) -> list[Any]:
-        """Each stage's cooked parameters for ``record``."""
+        """Each stage's cooked parameters for ``record``.
+
+        A value stage is cooked with its own context: the field of view moved by the stages before
+        it, and the probe geometry only while no geometric stage has moved the frame.
+        """
         shapes = self.shapes(VideoShape(*record.shape) if shape is None else shape)
         cooked = []
         for st in self.stages:
             lo, hi = st.slots[0], st.slots[-1]
-            cooked.append(st.cook([record.params[i] for i in st.slots], shapes[lo : hi + 2], ctx))
+            ck = st.cook([record.params[i] for i in st.slots], shapes[lo : hi + 2], ctx)
+            if isinstance(st, ValueStage):
+                ck = (ck, ctx)
+            elif isinstance(st, GeometricStage):
+                fov = ctx.fov
+                if fov is not None:
+                    fov = warp_targets({"masks": fov[:, 0]}, ck.matrix, ck.size_in, ck.size_out)["masks"][
+                        :, None
+                    ]
+                moved = ctx.probe_moved or ctx.probe is not None
+                ctx = dataclasses.replace(ctx, fov=fov, probe=None, probe_moved=moved)
+            elif ctx.fov is not None and ctx.fov.shape[2] > 1:  # a per-frame mask follows the frames
+                ctx = dataclasses.replace(ctx, fov=VF.gather_frames(ctx.fov, ck))
+            cooked.append(ck)
         return cooked
 
     # ------------------------------------------------------------------ execution
@@ -555,13 +595,17 @@ def prepare(
     layout: str | None,
     out_dtype: torch.dtype | None,
     value_range: ValueRange | str,
+    probe: Any = None,
+    fov: Tensor | None = None,
 ) -> Prepared:
     """Check a call's arguments and draw (or check) its record."""
     v, lay = to_canonical(video, layout)
     shape = VideoShape.of(v)
     if out_dtype is not None and out_dtype not in _OUT_DTYPES:
         raise fail("out_dtype", out_dtype, "None, torch.uint8 or a float dtype")
-    ctx = Context(VF.work_range(v.dtype, value_range), v.dtype)
+    vr = VF.work_range(v.dtype, value_range)
+    probe, fov = _field_of_view(v, probe, fov, vr)
+    ctx = Context(vr, v.dtype, fov=fov, probe=probe)
     if params is not None:
         if generator is not None or seed is not None or sample_ids is not None:
             raise fail(
@@ -576,6 +620,51 @@ def prepare(
         )
         record = plan.sample(shape, keys)
     return Prepared(v, lay, record, ctx)
+
+
+def _field_of_view(
+    video: Tensor, probe: Any, fov: Tensor | None, vr: ValueRange
+) -> tuple[Any, Tensor | None]:
+    """The call's probe geometry (one per clip) and field-of-view mask, checked or estimated."""
+    if probe is None and fov is None:
+        return None, None
+    from .ultrasound import ProbeGeometry, estimate_fov, fov_mask  # the ultrasound kernels, on demand
+
+    B, _, T, H, W = video.shape
+    if isinstance(probe, str):
+        if probe != "estimate":
+            raise fail("probe", probe, 'a ProbeGeometry, "estimate" or None')
+        mask, probe = estimate_fov(
+            video.detach(), value_range=vr if video.dtype != torch.uint8 else (0.0, 1.0)
+        )
+        fov = mask if fov is None else fov
+    elif probe is not None:
+        if not isinstance(probe, ProbeGeometry) or len(probe) not in (1, B):
+            got = (
+                f"a geometry of {len(probe)} probes"
+                if isinstance(probe, ProbeGeometry)
+                else type(probe).__name__
+            )
+            raise fail("probe", got, f"a ProbeGeometry of 1 or {B} probes (one per clip)")
+        if len(probe) == 1 and B > 1:
+            probe = ProbeGeometry.cat([probe] * B)
+        if fov is None:
+            fov = fov_mask(probe, H, W, video.device)
+    if fov is not None:
+        if fov.dim() == 4:
+            fov = fov.unsqueeze(1)
+        if (
+            fov.dim() != 5
+            or fov.shape[0] != B
+            or fov.shape[1] != 1
+            or fov.shape[2] not in (1, T)
+            or tuple(fov.shape[3:]) != (H, W)
+        ):
+            raise fail(
+                "fov", tuple(fov.shape), f"a mask of shape ({B}, 1, 1, {H}, {W}) or ({B}, 1, {T}, {H}, {W})"
+            )
+        fov = fov.to(torch.bool)
+    return probe, fov
 
 
 def result(
@@ -622,6 +711,8 @@ def call(
     targets: Mapping[str, Tensor] | None = None,
     layout: str | None = None,
     out_dtype: torch.dtype | None = None,
+    probe: Any = None,
+    fov: Tensor | None = None,
 ) -> CallResult:
     """Run ``plan`` on a video: the body of ``vidaug3d.Compose.__call__`` (see there)."""
     prep = prepare(
@@ -636,6 +727,8 @@ def call(
         layout=layout,
         out_dtype=out_dtype,
         value_range=value_range,
+        probe=probe,
+        fov=fov,
     )
     out = plan.execute(prep.video, prep.record, prep.ctx, out_dtype, check=checks(check_values, prep.video))
     return result(plan, out, prep, targets, return_params)

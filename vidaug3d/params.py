@@ -30,6 +30,7 @@ __all__ = [
     "GatedParams",
     "NoiseParams",
     "Record",
+    "ShadowParams",
     "SwitchParams",
     "TransformParams",
 ]
@@ -189,6 +190,16 @@ class GammaParams(TransformParams):
 
     gamma: Tensor
     gain: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class ShadowParams(TransformParams):
+    """An acoustic shadow: ``position`` (B,) or (B, T) (drift), ``width``, ``strength`` (0 where off), ``depth`` (B,)."""
+
+    position: Tensor
+    width: Tensor
+    strength: Tensor
+    depth: Tensor
 
 
 @dataclass(frozen=True, eq=False)

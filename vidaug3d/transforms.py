@@ -20,7 +20,8 @@ from torch import Tensor
 
 from . import _photometric as PF
 from . import functional as VF
-from ._noise import normal_field
+from . import ultrasound as US
+from ._noise import normal_field, uniform_field
 from ._random import ClipKeys
 from ._video import VideoShape
 from .base import Context, GeometricTransform, TemporalTransform, ValueTransform
@@ -36,13 +37,16 @@ from .params import (
     FrameMapParams,
     GammaParams,
     NoiseParams,
+    ShadowParams,
     SwitchParams,
     TransformParams,
 )
 
 __all__ = [
+    "AcousticShadow",
     "CenterCrop",
     "ColorJitter",
+    "DepthAttenuation",
     "FrameReplace",
     "GaussianBlur",
     "GaussianNoise",
@@ -59,8 +63,10 @@ __all__ = [
     "RandomTemporalCrop",
     "RandomVerticalFlip",
     "Resize",
+    "SpeckleNoise",
     "TemporalReverse",
     "TemporalShuffle",
+    "TimeGainCompensation",
     "UniformTemporalSubsample",
 ]
 
@@ -1025,3 +1031,228 @@ class RandomTemporalCrop(TemporalTransform):
         if self.short == "loop":
             idx = idx % T
         return FrameMapParams(frame_map=idx.clamp_(max=T - 1))
+
+
+# ----------------------------------------------------------------------------------------------- ultrasound
+class _ProbeTransform(ValueTransform):
+    """Shared by the ultrasound transforms that work along the probe's depth or beams.
+
+    They need the call's probe geometry (``probe=`` a ``vidaug3d.ultrasound.ProbeGeometry`` or
+    ``"estimate"``) in their input's coordinates, so they come before any geometric transform.
+    """
+
+    def check_context(self, ctx: Context) -> None:
+        if ctx.probe is None:
+            where = (
+                "before the geometric transforms (they move the frame the probe was given in)"
+                if ctx.probe_moved
+                else 'with the call\'s probe= (a ProbeGeometry, or "estimate")'
+            )
+            raise fail("probe", None, f"the probe geometry for {type(self).__name__}: use it {where}")
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        return (b, prepared.select(slice(b, b + 1)))
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        b, p = params if isinstance(params, tuple) else (None, params)
+        probe = ctx.probe if b is None else ctx.probe[b]
+        return self.kernel_(x, probe, p, ctx)
+
+    def kernel_(self, x: Tensor, probe: Any, params: Any, ctx: Context) -> Tensor:
+        raise NotImplementedError
+
+
+class DepthAttenuation(_ProbeTransform):
+    """Darken with depth from the probe: gain ``(1 - floor) * exp(-mu * d) + floor``, ``d`` in [0, 1].
+
+    ``d`` is the normalised depth (0 at the probe face, 1 at the deepest imaged row; along the
+    beams for a sector probe). ``mu`` and ``floor`` are drawn per clip. Inside the field of view
+    only (the outside stays as it was). See ``vidaug3d.ultrasound.depth_attenuation``.
+
+    Args:
+        mu: ``(low, high)`` attenuation over the whole depth, >= 0.
+        floor: ``(low, high)`` fraction of brightness never lost, in [0, 1].
+        p: Probability that a clip is attenuated.
+    """
+
+    def __init__(
+        self, mu: tuple[float, float] = (0.5, 2.0), floor: tuple[float, float] = (0.1, 0.4), p: float = 1.0
+    ) -> None:
+        self.mu = _range("mu", mu, lo=0.0)
+        self.floor = _range("floor", floor, lo=0.0, hi=1.0)
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> GammaParams:
+        u = keys.uniform(slot, 0, 3)
+        on = u[:, 2] < self.p
+        # record: gamma = mu (0 where off), gain = floor (1 where off): the identity gain
+        return GammaParams(
+            gamma=torch.where(on, _lerp(u[:, 0], self.mu), 0.0),
+            gain=torch.where(on, _lerp(u[:, 1], self.floor), 1.0),
+        )
+
+    def kernel_(self, x: Tensor, probe: Any, params: Any, ctx: Context) -> Tensor:
+        return US.depth_attenuation_(x, probe, params.gamma, params.gain, value_range=ctx.value_range)
+
+
+class TimeGainCompensation(_ProbeTransform):
+    """A random time-gain-compensation curve: a smooth gain along depth through ``points`` knots.
+
+    The knots' gains are drawn per clip, uniform in ``gain``, evenly spaced from the probe face to
+    the deepest row; between knots the curve is a smoothstep (C1, never beyond its two knots). See
+    ``vidaug3d.ultrasound.time_gain_compensation``.
+
+    Args:
+        gain: ``(low, high)`` range of each knot's gain, >= 0.
+        points: Number of knots, >= 2.
+        p: Probability that a clip gets a curve (else gain 1).
+    """
+
+    def __init__(self, gain: tuple[float, float] = (0.6, 1.4), points: int = 5, p: float = 1.0) -> None:
+        self.gain = _range("gain", gain, lo=0.0)
+        self.points = _count_arg("points", points, 2)
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FactorParams:
+        on = keys.uniform(slot, 1, 1) < self.p
+        return FactorParams(factor=torch.where(on, _lerp(keys.uniform(slot, 0, self.points), self.gain), 1.0))
+
+    def kernel_(self, x: Tensor, probe: Any, params: Any, ctx: Context) -> Tensor:
+        return US.time_gain_compensation_(
+            x, probe, params.factor.to(torch.float64), value_range=ctx.value_range
+        )
+
+
+class AcousticShadow(_ProbeTransform):
+    """A shadow behind an obstacle (a rib): a band along the beams, darkened beyond a depth.
+
+    Gain ``1 - strength * exp(-(u - position)**2 / (2 width**2))`` at normalised depths at or past
+    ``depth``; ``u`` is the lateral position across the field of view (0 at its left edge, 1 at its
+    right), so for a sector probe the band follows the beams from the apex. With ``vary="drift"``
+    the band's position moves linearly from a start to an end position drawn per clip (a shadow
+    that wanders as the probe rocks); the record holds the per-frame positions. See
+    ``vidaug3d.ultrasound.acoustic_shadow``.
+
+    Args:
+        position: ``(low, high)`` band centre across the field of view.
+        width: ``(low, high)`` Gaussian width in the same units, > 0.
+        strength: ``(low, high)`` darkening at the centre, in [0, 1].
+        depth: ``(low, high)`` normalised depth where the shadow starts.
+        p: Probability that a clip gets a shadow.
+        vary: ``"clip"`` (the same on every frame) or ``"drift"``.
+        drift: Largest move of the position over the clip, with ``vary="drift"``.
+    """
+
+    def __init__(
+        self,
+        position: tuple[float, float] = (0.1, 0.9),
+        width: tuple[float, float] = (0.03, 0.1),
+        strength: tuple[float, float] = (0.4, 0.9),
+        depth: tuple[float, float] = (0.05, 0.4),
+        p: float = 0.5,
+        vary: Literal["clip", "drift"] = "clip",
+        drift: float = 0.1,
+    ) -> None:
+        self.position = _range("position", position)
+        self.width = _range("width", width, lo=1e-6)
+        self.strength = _range("strength", strength, lo=0.0, hi=1.0)
+        self.depth = _range("depth", depth)
+        self.p = _prob("p", p)
+        if vary not in ("clip", "drift"):
+            raise fail("vary", vary, '"clip" or "drift"')
+        self.vary = vary
+        if isinstance(drift, bool) or not isinstance(drift, (int, float)) or not 0 <= drift < math.inf:
+            raise fail("drift", drift, "a finite distance >= 0")
+        self.drift = float(drift)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> ShadowParams:
+        u = keys.uniform(slot, 0, 6).to(torch.float64)
+        on = u[:, 5] < self.p
+        pos = _lerp(u[:, 0], self.position)
+        if self.vary == "drift":
+            t = (
+                torch.linspace(0.0, 1.0, shape.T, dtype=torch.float64)
+                if shape.T > 1
+                else torch.zeros(1, dtype=torch.float64)
+            )
+            end = pos + (2.0 * u[:, 4] - 1.0) * self.drift
+            pos = pos[:, None] + (end - pos)[:, None] * t[None, :]
+        strength = torch.where(on, _lerp(u[:, 2], self.strength), 0.0)
+        return ShadowParams(
+            position=pos,
+            width=_lerp(u[:, 1], self.width),
+            strength=strength,
+            depth=_lerp(u[:, 3], self.depth),
+        )
+
+    def kernel_(self, x: Tensor, probe: Any, params: Any, ctx: Context) -> Tensor:
+        assert isinstance(params, ShadowParams)
+        if not bool((params.strength > 0).any()):
+            return x
+        return US.acoustic_shadow_(
+            x,
+            probe,
+            params.position,
+            params.width,
+            params.strength,
+            params.depth,
+            value_range=ctx.value_range,
+        )
+
+
+class SpeckleNoise(ValueTransform):
+    """Multiplicative speckle: ``x * (1 + strength * (field - 1))``, a unit-mean field per pixel and frame.
+
+    The field is Rayleigh (``looks=1``: fully developed speckle) or gamma with ``looks`` looks
+    (the mean of ``looks`` exponentials: multi-look speckle, variance ``1 / looks``), made from the
+    keyed uniform field (``vidaug3d._noise.uniform_field``), so like the Gaussian noise it is a pure
+    function of the clip's seed and the pixel: the same in any batch, thread count or device. Inside
+    the field of view only, when one is given. See ``vidaug3d.ultrasound.speckle``.
+
+    Args:
+        strength: ``(low, high)`` blend of the field, >= 0 (0 = no change, 1 = the full field).
+        looks: 1 for Rayleigh, k > 1 for gamma with k looks.
+        p: Probability that a clip gets speckle.
+    """
+
+    def __init__(self, strength: tuple[float, float] = (0.2, 0.6), looks: int = 1, p: float = 1.0) -> None:
+        self.strength = _range("strength", strength, lo=0.0)
+        self.looks = _count_arg("looks", looks, 1)
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> NoiseParams:
+        u = keys.uniform(slot, 0, 2)
+        return NoiseParams(
+            std=torch.where(u[:, 1] < self.p, _lerp(u[:, 0], self.strength), 0.0), seed=keys.seeds(slot, 1)
+        )
+
+    def _field(self, seed: int | Tensor, x: Tensor) -> Tensor:
+        shape = (self.looks, *x.shape[1:])  # k uniforms per pixel
+        u = uniform_field(seed, shape, dtype=torch.float64, device=x.device)
+        if isinstance(seed, Tensor):
+            u = u.transpose(0, 1)  # (k, B, ...)
+            f = US.rayleigh_field(u[0]) if self.looks == 1 else US.gamma_field(u)
+            return f.to(x.dtype)
+        f = US.rayleigh_field(u[0]) if self.looks == 1 else US.gamma_field(u)
+        return f.to(x.dtype).unsqueeze(0)
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        assert isinstance(prepared, NoiseParams)
+        return (float(prepared.std[b]), int(prepared.seed[b]))
+
+    def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if isinstance(params, NoiseParams):
+            if not bool((params.std > 0).any()):
+                return x
+            return US.speckle_(
+                x, self._field(params.seed, x), params.std.to(torch.float64), value_range=ctx.value_range
+            )
+        strength, seed = params
+        if strength == 0.0:
+            return x
+        return US.speckle_(
+            x,
+            self._field(seed, x),
+            torch.tensor([strength], dtype=torch.float64),
+            value_range=ctx.value_range,
+        )
