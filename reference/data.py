@@ -39,6 +39,7 @@ __all__ = [
     "build_dataset",
     "epoch_indices",
     "folder_dataset",
+    "indexed",
     "make_loader",
     "phantom_dataset",
     "to_float",
@@ -206,7 +207,12 @@ def folder_dataset(
         extra={"folder": ds, "bad_files": list(ds.bad_files)},
         clips_per_video=clips_per_video,
     )
-    return _IndexedFolder(ds), info
+    return indexed(ds), info
+
+
+def indexed(ds: Any) -> Dataset[tuple[Tensor, int]]:
+    """A :class:`vidaug3d.datasets.VideoFolder` (or a subset of one) as the trainer's ``(clip, index)`` items."""
+    return _IndexedFolder(ds)
 
 
 def _group_ids(groups: list[str]) -> Tensor:

@@ -99,6 +99,14 @@ class TargetNet(nn.Module):
         ema_update(self.projector, online.projector, momentum)
 
 
+def augmentation(temporal: bool = True) -> Any:
+    """The paper's augmentation pipeline (Table 2), with or without its temporal ops: the one the trainer uses
+    for its two views and the study for downstream training (``temporal=False``)."""
+    import vidaug3d as va
+
+    return va.presets.paper(temporal=temporal)
+
+
 def build_networks(cfg: Config, in_channels: int) -> tuple[OnlineNet, TargetNet | None]:
     """The online network and (BYOL only) its target, initialised from the global RNG (seed it first)."""
     encoder = Darknet3D(in_channels=in_channels, width=cfg.width)
@@ -573,7 +581,7 @@ def run(
         print(
             f"data: {info.description} ({time.perf_counter() - t0:.1f} s); {spe} steps/epoch, {total_steps} steps"
         )
-    views = va.TwoViews(va.presets.paper(temporal=not cfg.no_temporal))
+    views = va.TwoViews(augmentation(temporal=not cfg.no_temporal))
 
     # model
     online_raw, target = build_networks(cfg, info.in_channels)
