@@ -257,7 +257,9 @@ class ClipCache:
             try:
                 from tqdm import tqdm  # type: ignore[import-untyped]
 
-                bar = tqdm(total=len(todo), desc=f"decoding into {self.root}", dynamic_ncols=True, disable=None)
+                bar = tqdm(
+                    total=len(todo), desc=f"decoding into {self.root}", dynamic_ncols=True, disable=None
+                )
             except ImportError:
                 bar = None
         try:
