@@ -289,9 +289,15 @@ def pretrain(
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]], dict[str, Any]]:
     """Run the trainer on ``dataset`` (items ``(clip, index)``); the encoder's weights, the step log, the summary."""
     t0 = time.time()
-    info = DataInfo(in_channels=1, labels=None, groups=None, description=description)
-    summary = train_byol.run(tcfg, data=(dataset, info))
     out = Path(tcfg.out)
+    done = out / "summary.json"
+    if done.is_file() and (out / "config.json").read_text() == tcfg.to_json() + "\n":
+        # a finished run of this exact configuration (e.g. before the study was stopped): reuse it
+        summary = json.loads(done.read_text())
+        log(f"  reusing the finished pretraining run {out} (same config.json)")
+    else:
+        info = DataInfo(in_channels=1, labels=None, groups=None, description=description)
+        summary = train_byol.run(tcfg, data=(dataset, info))
     history = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
     log(
         f"  pretrained {Path(tcfg.out).name}: {summary['steps']} steps in {time.time() - t0:.0f}s "
