@@ -239,6 +239,8 @@ _RESUME_FREE = {
     "probe",
     "device",
     "threads",
+    "config",
+    "cache",
 }
 
 
