@@ -39,6 +39,7 @@ __all__ = [
     "build_dataset",
     "epoch_indices",
     "folder_dataset",
+    "indexed",
     "make_loader",
     "phantom_dataset",
     "to_float",
@@ -55,6 +56,7 @@ class DataInfo:
         groups: ``(N,)`` group (patient) ids, or None.
         description: One line for the log.
         extra: Source-specific objects (the phantom's ``PhantomData``, the folder dataset).
+        clips_per_video: Items per video: item ``i`` is a clip of video ``i // clips_per_video``.
     """
 
     in_channels: int
@@ -62,6 +64,7 @@ class DataInfo:
     groups: Tensor | None
     description: str
     extra: dict[str, Any] = field(default_factory=dict)
+    clips_per_video: int = 1
 
 
 class ClipTensorDataset(Dataset[tuple[Tensor, int]]):
@@ -124,8 +127,12 @@ def folder_dataset(
     label_column: str = "consolidation",
     group_column: str = "patient_id",
     file_column: str = "file",
+    *,
+    cache: str | Path | None = None,
+    stride: int = 1,
+    clips_per_video: int = 1,
 ) -> tuple[Dataset[tuple[Tensor, int]], DataInfo]:
-    """A folder of real videos with a labels CSV: one random grayscale clip per video and epoch.
+    """A folder of real videos with a labels CSV: ``clips_per_video`` random grayscale clips per video and epoch.
 
     Frames are letterboxed to ``size x size`` (the aspect ratio is kept, so an ultrasound sector stays whole). Bad
     files are left out and listed (``DataInfo.extra["bad_files"]``); the run stops if none is readable.
@@ -139,6 +146,10 @@ def folder_dataset(
         label_column: Column used as the probe label (ignored if the CSV has no such column).
         group_column: Column with the patient id (ignored if absent).
         file_column: Column with the video paths.
+        cache: Folder of a decoded clip cache (:mod:`vidaug3d.cache`): videos are decoded once into it, clips are
+            read from memory maps; None decodes every clip from the file.
+        stride: Step between a clip's frames.
+        clips_per_video: Items per video and epoch.
 
     Returns:
         The dataset (items ``(clip, index)``) and its :class:`DataInfo`.
@@ -178,6 +189,9 @@ def folder_dataset(
             label_column=label_column if label_column in header else None,
             group_column=group_column if group_column in header else None,
             on_error="skip",
+            cache=cache,
+            stride=stride,
+            clips_per_video=clips_per_video,
         )
     except ValueError as exc:  # VidaugError is a ValueError
         raise ValueError(f"--data: cannot use {str(root)!r}: {exc}") from exc
@@ -188,10 +202,17 @@ def folder_dataset(
         groups=_group_ids(ds.groups) if group_column in header else None,
         description=f"folder {str(root)!r}: {ds.num_videos} readable videos"
         + (f" ({len(ds.bad_files)} left out)" if ds.bad_files else "")
-        + f", one random {frames}x{size}x{size} clip per video and epoch",
+        + f", {clips_per_video} random {frames}x{size}x{size} clip(s) (stride {stride}) per video and epoch"
+        + (f", from the clip cache {str(cache)!r}" if cache else ", decoded from the files"),
         extra={"folder": ds, "bad_files": list(ds.bad_files)},
+        clips_per_video=clips_per_video,
     )
-    return _IndexedFolder(ds), info
+    return indexed(ds), info
+
+
+def indexed(ds: Any) -> Dataset[tuple[Tensor, int]]:
+    """A :class:`vidaug3d.datasets.VideoFolder` (or a subset of one) as the trainer's ``(clip, index)`` items."""
+    return _IndexedFolder(ds)
 
 
 def _group_ids(groups: list[str]) -> Tensor:
@@ -231,6 +252,9 @@ def build_dataset(cfg: Any) -> tuple[Dataset[tuple[Tensor, int]], DataInfo]:
         cfg.label_column,
         cfg.group_column,
         cfg.file_column,
+        cache=cfg.cache,
+        stride=cfg.stride,
+        clips_per_video=cfg.clips_per_video,
     )
 
 

@@ -40,6 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from reference.data import to_float
+
 METRICS = ("accuracy", "sensitivity", "specificity", "auc")
 MODELS = ("ssl_fe", "ssl_ft", "sup", "rand_fe")
 MODEL_NAMES = {
@@ -294,20 +296,17 @@ def patient_labels(labels: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, 
 def patient_folds(
     labels: np.ndarray, groups: np.ndarray, n_folds: int, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Stratified patient-level k-fold: ``[(train_videos, test_videos), ...]`` (video indices).
+    """Stratified patient-level k-fold: ``[(train_videos, test_videos), ...]`` (sorted video indices).
 
-    Every video is in exactly one test fold, and no patient is in a fold's train and test set.
+    The library's :func:`vidaug3d.datasets.group_kfold` (stratified by the patient's label) as numpy arrays:
+    every video is in exactly one test fold, and no patient is in a fold's train and test set.
     """
-    from sklearn.model_selection import StratifiedGroupKFold
+    from vidaug3d.datasets import group_kfold
 
     if n_folds < 2:
         raise ValueError(f"n_folds: expected >= 2, got {n_folds}")
-    labels = np.asarray(labels)
-    splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    return [
-        (np.sort(tr), np.sort(te))
-        for tr, te in splitter.split(np.zeros(len(labels)), labels, np.asarray(groups))
-    ]
+    folds = group_kfold(np.asarray(groups).tolist(), n_folds, labels=np.asarray(labels).tolist(), seed=seed)
+    return [(np.asarray(tr, dtype=np.int64), np.asarray(te, dtype=np.int64)) for tr, te in folds]
 
 
 def label_fraction_subset(
@@ -367,13 +366,6 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W)`` float -> ``(B,)`` logits of class 1."""
         return self.head(self.encoder(x)).squeeze(-1)
-
-
-def to_float(clips: torch.Tensor) -> torch.Tensor:
-    """uint8 clips in [0, 255] (or float in [0, 1]) -> float32 in [0, 1]."""
-    if clips.dtype == torch.uint8:
-        return clips.float().div_(255.0)
-    return clips.float()
 
 
 @torch.no_grad()

@@ -1,36 +1,35 @@
-"""The whole reproduction in one command: pretraining, the four downstream models, label fractions, saliency.
+"""The whole reproduction in one command: pretraining per fold, the four downstream models, label fractions,
+saliency. An orchestration of the trainer (``train_byol.run``), the evaluation (``evaluate.py``, ``saliency.py``)
+and the report (``report.py``, ``plots.py``).
 
 Usage::
 
-    python reference/study.py --out runs/study                 # full study (real POCUS videos + phantom)
-    python reference/study.py --quick --out runs/study-quick   # the whole chain in about a minute (CI)
+    python reference/study.py --config reference/configs/study.yaml --out runs/study   # the documented run
+    python reference/study.py --quick --out runs/study-quick                           # every stage, CI-sized
 
 What it does, in order:
 
-1. **Real videos** (``--data``, default ``../shared/data/lus-pocus``; skipped with a message when absent, and
-   in ``--quick`` mode): every video is decoded once with PyAV to grayscale, subsampled to about
-   ``--fps`` frames per second, centre-cropped to a square and resized to ``--size`` pixels (cached in
-   ``<out>/cache``). Downstream clips: ``--clips-per-video`` clips of ``--frames`` frames at evenly spaced
-   starts. Patient-level stratified ``--folds``-fold cross-validation; in each fold the encoder is pretrained
-   (BYOL; and the ablations: BYOL without temporal augmentations, SimCLR) on random clips of the fold's
-   training videos only, then the four models (``reference/evaluate.py``) are trained on each label fraction
-   of the training fold and tested on the held-out fold. Out-of-fold predictions are pooled over the folds.
-2. **Phantom** (``vidaug3d.phantom``; has consolidation boxes): pretraining on unlabelled phantom videos plus
-   the labelled training videos, the four models at 100 % labels, classification metrics and occlusion
-   saliency IoU (``reference/saliency.py``) on the positive test videos.
-3. Tables (``results.md``, ``results.json``) and plots (``plots/``) in ``--out``.
-
-Pretraining uses the trainer's parts (``reference/model.py``, ``heads.py``, ``losses.py``, ``ema.py``) in an
-in-memory loop over the fold's clips, so that each fold's pretraining provably sees no test patient.
+1. **Real videos** (``data``, default ``../shared/data/lus-pocus``; skipped with a message when absent): the
+   folder is read as a :class:`vidaug3d.datasets.VideoFolder` with a decoded clip cache (``vidaug3d.cache``):
+   each video is decoded once with the library's reader (grayscale, letterboxed to ``size``) and later runs read
+   the cache. Downstream clips: ``clips_per_video`` clips at evenly spaced starts. Patient-level stratified
+   ``folds``-fold cross-validation; in each fold every arm (``arms``: the pretraining recipe ``pretrain`` with
+   overrides) is pretrained by the trainer on all the training patients' videos, without their labels, never a
+   test patient's; the four models are then trained on each label fraction of the training fold and tested on
+   the held-out fold. Out-of-fold predictions are pooled over the folds. In ``--quick`` mode the same chain runs
+   on phantom videos written to disk as mp4 files.
+2. **Phantom** (``vidaug3d.phantom``; has consolidation boxes): the trainer pretrains on unlabelled phantom
+   videos plus the labelled training videos; the four models at 100 % labels, classification metrics and
+   occlusion saliency IoU on the positive test videos.
+3. Tables (``results.md``, ``results.json``), plots (``plots/``), the resolved configs and every pretraining run
+   (``pretrain/<arm>-fold<k>/``: ``config.json``, ``log.jsonl``, ``checkpoint.pt``) in ``out``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
-import math
 import platform
 import sys
 import time
@@ -41,55 +40,62 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 if __package__ in (None, ""):  # run as a script: make ``reference`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reference import evaluate as E
+from reference import report, train_byol
 from reference import saliency as S
-from reference.model import Darknet3D, count_parameters
+from reference.config import Config, ConfigError, load_config_file
+from reference.data import ClipTensorDataset, DataInfo, indexed, to_float
+from reference.model import Darknet3D, count_parameters, load_encoder
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "lus-pocus"
 
-# method tag -> (ssl method, temporal augmentations on)
-METHODS = {"byol": ("byol", True), "byol_notemporal": ("byol", False), "simclr": ("simclr", True)}
+# arm tag -> trainer settings over the recipe file: the main arm, the paper's recipe, and the paper's ablations
+ARMS: dict[str, dict[str, Any]] = {
+    "byol": {},
+    "byol_paper": {
+        "momentum_cosine": False,
+        "weight_decay": 0.0,
+        "lr_schedule": "constant",
+        "warmup_steps": 0,
+    },
+    "byol_notemporal": {"no_temporal": True},
+    "simclr": {"method": "simclr"},
+}
 
 
 @dataclass
 class StudyConfig:
-    """Settings of the study (defaults: the full run, sized for 2 shared CPU cores)."""
+    """Settings of the study; ``--config FILE`` (YAML/JSON) sets them, flags override the file."""
 
     out: str = "runs/study"
     data: str = str(DEFAULT_DATA)
+    cache: str = "runs/clip-cache"  # decoded clip cache of the real videos, one subfolder per clip size ("": <out>/cache)
     quick: bool = False
-    real: bool = True  # the real-video part (when the data folder exists; --quick: on phantom stand-ins)
+    real: bool = True
     phantom: bool = True
     # clips
     frames: int = 16
     size: int = 48
-    fps: float = 15.0
-    clips_per_video: int = 4
+    stride: int = 2
+    clips_per_video: int = 4  # downstream clips per video, at evenly spaced starts
     # protocol
     folds: int = 3
     seeds: tuple[int, ...] = (0,)
     ablation_seeds: tuple[int, ...] = (0,)
     ablation_fractions: tuple[float, ...] = (1.0, 0.1)  # the ablations' SSL models at these fractions only
     fractions: tuple[float, ...] = E.FRACTIONS
-    methods: tuple[str, ...] = ("byol", "byol_notemporal", "simclr")
+    methods: tuple[str, ...] = ("byol", "byol_paper")  # arms to run; "byol" is the main one
     n_boot: int = 1000
-    # pretraining
-    width: float = 1.1
-    pretrain_epochs: int = 5
-    pretrain_clips_per_video: int = 2  # random clips drawn per video per epoch
-    pretrain_batch: int = 16
-    pretrain_lr: float = 3e-4
-    proj_hidden: int = 1024
-    proj_dim: int = 128
-    momentum: float = 0.99
-    temperature: float = 0.1
+    # pretraining: a trainer recipe file plus per-arm and study-wide overrides
+    pretrain: str = "reference/configs/pocus.yaml"
+    pretrain_overrides: dict[str, Any] = field(default_factory=dict)
+    arms: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: dict(v) for k, v in ARMS.items()})
     # downstream
     train: E.TrainConfig = field(
         default_factory=lambda: E.TrainConfig(epochs=10, min_steps=30, max_steps=150)
@@ -116,19 +122,21 @@ class StudyConfig:
         """A few-second-per-stage configuration that runs every stage (for CI)."""
         base = dict(
             quick=True,
+            cache="",
             frames=8,
             size=32,
+            stride=1,
             folds=2,
-            seeds=(0,),
             fractions=(1.0, 0.3, 0.1),
-            ablation_fractions=(1.0, 0.1),
             methods=("byol", "byol_notemporal", "simclr"),
             n_boot=50,
-            width=0.5,
-            pretrain_epochs=1,
-            pretrain_batch=8,
-            proj_hidden=64,
-            proj_dim=32,
+            pretrain_overrides={
+                "epochs": 1,
+                "batch_size": 8,
+                "proj_hidden": 64,
+                "proj_dim": 32,
+                "width": 0.5,
+            },
             train=E.TrainConfig(epochs=1, min_steps=3, max_steps=3, batch_size=8),
             phantom_size=32,
             phantom_train=E.TrainConfig(epochs=1, min_steps=3, max_steps=3, batch_size=8),
@@ -141,6 +149,24 @@ class StudyConfig:
         )
         base.update(kw)
         return cls(**base)  # type: ignore[arg-type]
+
+    def check(self, source: str | None = None) -> StudyConfig:
+        """Raise :class:`ConfigError` naming the key (and ``source``) for a value out of range."""
+        for name, low in (("folds", 2), ("size", 8), ("frames", 2), ("stride", 1), ("clips_per_video", 1)):
+            if getattr(self, name) < low:
+                raise ConfigError(name, f"got {getattr(self, name)!r}, expected an integer >= {low}", source)
+        if "byol" not in self.methods:
+            raise ConfigError(
+                "methods", f"got {list(self.methods)}, expected a list that includes 'byol'", source
+            )
+        unknown = [m for m in self.methods if m not in self.arms]
+        if unknown:
+            raise ConfigError("methods", f"got {unknown}, expected arms of {sorted(self.arms)}", source)
+        if not all(0 < f <= 1 for f in (*self.fractions, *self.ablation_fractions)):
+            raise ConfigError(
+                "fractions", f"got {list(self.fractions)}, expected fractions in (0, 1]", source
+            )
+        return self
 
 
 class Logger:
@@ -159,224 +185,144 @@ class Logger:
             f.write(line + "\n")
 
 
-# --------------------------------------------------------------------------------------- augmentation
-
-
-def make_augment(temporal: bool) -> tuple[Callable[..., torch.Tensor], str]:
-    """The paper's augmentation from ``vidaug3d`` (with or without the temporal ops) and its name."""
-    import vidaug3d as va
-
-    return va.presets.paper(temporal=temporal), f"vidaug3d.presets.paper(temporal={temporal})"
-
-
 # ----------------------------------------------------------------------------------------------- data
 
 
-def decode_video(path: Path, size: int, fps: float) -> torch.Tensor:
-    """All frames of a video, grayscale, ~``fps`` frames/s, centre-cropped square, ``(T, size, size)`` uint8."""
+def open_videos(cfg: StudyConfig, root: Path, clips_per_video: int, log: Callable[[str], None]) -> Any:
+    """The labelled folder as a cached :class:`VideoFolder` (decodes only what the cache lacks)."""
+    from vidaug3d.datasets import VideoFolder
+
+    cache = (Path(cfg.cache) if cfg.cache else Path(cfg.out) / "cache") / f"{root.name}-{cfg.size}px"
+    t0 = time.time()
+    folder = VideoFolder(
+        root,
+        "labels.csv",
+        num_frames=cfg.frames,
+        stride=cfg.stride,
+        size=cfg.size,
+        keep_aspect=True,
+        grayscale=True,
+        clips_per_video=clips_per_video,
+        label_column="consolidation",
+        group_column="patient_id",
+        seed=cfg.seed,
+        on_error="skip",
+        cache=cache,
+    )
+    log(f"videos: {folder.num_videos} in {root} (cache {cache}, {time.time() - t0:.1f}s); {folder.report()}")
+    return folder
+
+
+def fixed_clips(folder: Any, length: int, per_video: int, stride: int) -> E.ClipData:
+    """``per_video`` clips of every video at evenly spaced starts (the downstream clips), from the cache."""
+    from vidaug3d.io import sample_indices
+
+    clips, owner = [], []
+    for v in range(folder.num_videos):
+        fr = folder.video_frames(v)
+        n = int(fr.shape[1])
+        last = max(0, n - ((length - 1) * stride + 1))
+        for s in np.linspace(0, last, per_video).round().astype(int):
+            idx = sample_indices(n, length, stride=stride, start=int(s), short="loop")
+            clips.append(torch.from_numpy(np.ascontiguousarray(fr[:, idx])))
+            owner.append(v)
+    names = [str(Path(p).name) for p in folder.paths]
+    return E.ClipData(
+        torch.stack(clips), torch.tensor(owner), folder.labels.numpy(), np.asarray(folder.groups), names
+    )
+
+
+def write_phantom_folder(root: Path, n_patients: int, frames: int, size: int, seed: int) -> Path:
+    """``--quick``'s stand-in for the real folder: phantom videos as mp4 files with a labels CSV (two videos of
+    one class per synthetic patient), so that CI runs the real-video chain, cache included."""
     import av
 
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = float(stream.average_rate or stream.guessed_rate or fps)
-        frames = [f.to_ndarray(format="gray") for f in container.decode(stream)]
-    if not frames:
-        raise ValueError(f"video: {path} has no frames")
-    step = max(1, round(rate / fps))
-    x = torch.from_numpy(np.stack(frames[::step])).float()  # (T, H, W)
-    h, w = x.shape[1:]
-    s = min(h, w)
-    x = x[:, (h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-    x = F.interpolate(x[:, None], size=(size, size), mode="area")[:, 0]
-    return x.round().clamp(0, 255).to(torch.uint8)
+    import vidaug3d.phantom as ph
 
-
-@dataclass
-class VideoSet:
-    """Decoded videos: ``frames[i]`` is ``(T_i, H, W)`` uint8."""
-
-    frames: list[torch.Tensor]
-    labels: np.ndarray
-    groups: np.ndarray
-    names: list[str]
-
-
-def load_pocus(data_dir: Path, size: int, fps: float, cache: Path, log: Callable[[str], None]) -> VideoSet:
-    """Decode (or load from cache) every video listed in ``labels.csv`` with its consolidation label."""
-    cache_file = cache / f"pocus_{size}px_{fps:g}fps.pt"
-    if cache_file.is_file():
-        obj = torch.load(cache_file, weights_only=False)
-        log(f"loaded {len(obj['frames'])} decoded videos from {cache_file}")
-        return VideoSet(obj["frames"], np.asarray(obj["labels"]), np.asarray(obj["groups"]), obj["names"])
-    rows = list(csv.DictReader((data_dir / "labels.csv").open()))
-    frames, labels, groups, names = [], [], [], []
-    t0 = time.time()
-    for r in rows:
-        frames.append(decode_video(data_dir / r["file"], size, fps))
-        labels.append(int(r["consolidation"]))
-        groups.append(int(r["patient_id"]))
-        names.append(r["file"])
-    log(f"decoded {len(frames)} videos in {time.time() - t0:.1f}s")
-    cache.mkdir(parents=True, exist_ok=True)
-    torch.save({"frames": frames, "labels": labels, "groups": groups, "names": names}, cache_file)
-    return VideoSet(frames, np.asarray(labels), np.asarray(groups), names)
-
-
-def take_clip(frames: torch.Tensor, start: int, length: int) -> torch.Tensor:
-    """``length`` frames from ``start``, looping a video shorter than the clip: ``(T, H, W)`` -> ``(1, L, H, W)``."""
-    idx = (start + torch.arange(length)) % frames.shape[0]
-    return frames[idx][None]
-
-
-def fixed_clips(videos: VideoSet, length: int, per_video: int) -> E.ClipData:
-    """``per_video`` clips per video at evenly spaced starts (the downstream clips)."""
-    clips, owner = [], []
-    for i, fr in enumerate(videos.frames):
-        last = max(0, fr.shape[0] - length)
-        for s in np.linspace(0, last, per_video).round().astype(int):
-            clips.append(take_clip(fr, int(s), length))
-            owner.append(i)
-    return E.ClipData(torch.stack(clips), torch.tensor(owner), videos.labels, videos.groups, videos.names)
-
-
-class ClipSampler:
-    """Random clips of a list of videos for pretraining: ``sample(idx, g) -> (B, 1, L, H, W)`` uint8."""
-
-    def __init__(self, frames: Sequence[torch.Tensor], length: int) -> None:
-        self.frames = list(frames)
-        self.length = length
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def sample(self, idx: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        out = []
-        for i in idx.tolist():
-            fr = self.frames[i]
-            last = max(0, fr.shape[0] - self.length)
-            start = int(torch.randint(0, last + 1, (1,), generator=g))
-            out.append(take_clip(fr, start, self.length))
-        return torch.stack(out)
+    d = ph.make_dataset(2 * n_patients, num_frames=frames, size=size, seed=seed)
+    order = np.argsort(d.labels.numpy(), kind="stable")
+    patient = np.empty(len(d), dtype=np.int64)
+    patient[order] = np.arange(len(d)) // 2
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["file,patient_id,consolidation"]
+    for i in range(len(d)):
+        name = f"phantom{i:03d}.mp4"
+        if not (root / name).is_file():
+            with av.open(str(root / name), "w") as c:
+                s = c.add_stream("libx264", rate=15)
+                s.width, s.height, s.pix_fmt = size, size, "yuv420p"
+                for fr in d.videos[i, 0].numpy():
+                    for p in s.encode(
+                        av.VideoFrame.from_ndarray(np.repeat(fr[..., None], 3, -1), format="rgb24")
+                    ):
+                        c.mux(p)
+                for p in s.encode():
+                    c.mux(p)
+        rows.append(f"{name},{patient[i]},{int(d.labels[i])}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
 
 
 # ------------------------------------------------------------------------------------------ pretraining
 
 
-def encoder_factory(cfg: StudyConfig) -> Callable[[], nn.Module]:
-    """Builds the study's encoder: the reference 3D Darknet-53 at ``cfg.width``."""
-    return lambda: Darknet3D(in_channels=1, width=cfg.width)
+def trainer_config(cfg: StudyConfig, tag: str, out: Path, seed: int, **extra: Any) -> Config:
+    """The trainer's configuration of one pretraining run: the recipe file, the arm, the study's overrides."""
+    path = Path(cfg.pretrain)
+    path = path if path.is_absolute() or path.is_file() else REPO / path
+    values = load_config_file(path)
+    values.update(cfg.arms[tag])
+    values.update(cfg.pretrain_overrides)
+    values.update(
+        frames=cfg.frames, size=cfg.size, stride=cfg.stride, out=str(out), seed=seed, threads=cfg.threads,
+        progress=False, probe=False, config=str(path), data=None, resume=None,
+    )  # fmt: skip
+    values.update(extra)
+    try:
+        return Config(**values).validate()
+    except ConfigError as exc:
+        raise ConfigError(exc.key, exc.message, f"{path} (arm {tag!r})") from None
 
 
 def pretrain(
-    sampler: ClipSampler,
-    method: str,
-    temporal: bool,
-    cfg: StudyConfig,
-    *,
-    epochs: int,
-    seed: int,
-    log: Callable[[str], None],
-) -> tuple[dict[str, torch.Tensor], list[dict[str, float]]]:
-    """Self-supervised pretraining (BYOL or SimCLR) of a fresh encoder on ``sampler``'s videos.
-
-    The networks and the loss are the trainer's (``reference/train_byol.py``: ``build_networks``, ``ssl_loss``,
-    the target's EMA ``update``): BYOL is online encoder + projector + predictor with an EMA target
-    (``cfg.momentum``) and the symmetric ``2 - 2 cos`` loss; SimCLR is encoder + projector with NT-Xent. Adam at
-    ``cfg.pretrain_lr``, constant. Both views come from ``vidaug3d.TwoViews`` of the paper preset on the batch,
-    with one seeded generator. Only the data loop is this module's: random clips of the given videos.
-
-    Returns:
-        The encoder's ``state_dict`` and the per-step log (loss, std of the normalised representations and
-        projections: the trainer's collapse check).
-    """
-    import vidaug3d as va
-    from reference.config import Config
-    from reference.train_byol import build_networks, representation_std, ssl_loss
-
-    if method not in ("byol", "simclr"):
-        raise ValueError(f"method: expected 'byol' or 'simclr', got {method!r}")
-    aug, _ = make_augment(temporal)
-    views = va.TwoViews(aug)
-    tcfg = Config(
-        method=method,
-        width=cfg.width,
-        proj_hidden=cfg.proj_hidden,
-        proj_dim=cfg.proj_dim,
-        temperature=cfg.temperature,
-        momentum=cfg.momentum,
-        lr=cfg.pretrain_lr,
-        no_temporal=not temporal,
-    )
-    torch.manual_seed(seed)
-    online, target = build_networks(tcfg, in_channels=1)
-    opt = torch.optim.Adam(online.parameters(), lr=cfg.pretrain_lr)
-    g = torch.Generator().manual_seed(seed)
-    n = len(sampler)
-    per_epoch = max(1, (n * cfg.pretrain_clips_per_video) // cfg.pretrain_batch)
-    history: list[dict[str, float]] = []
-    online.train()
-    if target is not None:
-        target.train()  # batch statistics in the target, as in the trainer
+    tcfg: Config, dataset: Any, description: str, log: Callable[[str], None]
+) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]], dict[str, Any]]:
+    """Run the trainer on ``dataset`` (items ``(clip, index)``); the encoder's weights, the step log, the summary."""
     t0 = time.time()
-    for epoch in range(epochs):
-        for _ in range(per_epoch):
-            idx = torch.randint(0, n, (cfg.pretrain_batch,), generator=g)
-            v1, v2 = views(E.to_float(sampler.sample(idx, g)), generator=g)
-            loss, rep, proj = ssl_loss(tcfg, online, target, v1, v2)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite pretraining loss at epoch {epoch}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if target is not None:
-                target.update(online, cfg.momentum)
-            history.append(
-                {
-                    "step": len(history),
-                    "epoch": epoch,
-                    "loss": float(loss.detach()),
-                    "rep_std": representation_std(rep),
-                    "proj_std": representation_std(proj),
-                }
-            )
-        log(
-            f"  {method}{'' if temporal else ' (no temporal)'} epoch {epoch + 1}/{epochs} "
-            f"loss={np.mean([h['loss'] for h in history[-per_epoch:]]):.4f} "
-            f"({(epoch + 1) * per_epoch * cfg.pretrain_batch / (time.time() - t0):.1f} clips/s)"
-        )
-    encoder = online.encoder
-    return E.clone_state(encoder), history
-
-
-# ---------------------------------------------------------------------------------------------- parts
-
-
-def phantom_videoset(cfg: StudyConfig, n_patients: int) -> VideoSet:
-    """A stand-in for the real videos (``--quick``): phantom videos, two per synthetic patient, one class each."""
-    import vidaug3d.phantom as ph
-
-    d = ph.make_dataset(2 * n_patients, num_frames=2 * cfg.frames, size=cfg.size, seed=cfg.seed + 3000)
-    order = np.argsort(d.labels.numpy(), kind="stable")  # pair videos of the same class into a patient
-    groups = np.empty(len(d), dtype=np.int64)
-    groups[order] = np.arange(len(d)) // 2
-    return VideoSet(
-        [v[0] for v in d.videos], d.labels.numpy(), groups, [f"phantom-cv{i}" for i in range(len(d))]
+    out = Path(tcfg.out)
+    done = out / "summary.json"
+    if done.is_file() and (out / "config.json").read_text() == tcfg.to_json() + "\n":
+        # a finished run of this exact configuration (e.g. before the study was stopped): reuse it
+        summary = json.loads(done.read_text())
+        log(f"  reusing the finished pretraining run {out} (same config.json)")
+    else:
+        info = DataInfo(in_channels=1, labels=None, groups=None, description=description)
+        summary = train_byol.run(tcfg, data=(dataset, info))
+    history = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+    log(
+        f"  pretrained {Path(tcfg.out).name}: {summary['steps']} steps in {time.time() - t0:.0f}s "
+        f"({summary.get('clips_per_s', float('nan')):.1f} clips/s); loss {summary.get('first_loss', 0):.3f} -> "
+        f"{summary.get('final_loss', 0):.3f}; rep std {summary.get('rep_std_first', 0):.4f} -> "
+        f"{summary.get('rep_std_final', 0):.4f}"
     )
+    return E.clone_state(load_encoder(out / "checkpoint.pt")), history, summary
 
 
-def run_cv(cfg: StudyConfig, videos: VideoSet, source: str, log: Logger) -> dict[str, Any]:
-    """Cross-validated label-fraction study (pretraining per fold, the four models, the ablations)."""
-    data = fixed_clips(videos, cfg.frames, cfg.clips_per_video)
+def run_cv(cfg: StudyConfig, root: Path, source: str, log: Logger) -> dict[str, Any]:
+    """Cross-validated label-fraction study (pretraining per fold and arm, the four models)."""
+    out = Path(cfg.out)
+    recipe = trainer_config(cfg, "byol", out, cfg.seed)
+    folder = open_videos(cfg, root, recipe.clips_per_video, log)
+    data = fixed_clips(folder, cfg.frames, cfg.clips_per_video, cfg.stride)
     log(
         f"{source}: {data.num_videos} videos, {len(np.unique(data.groups))} patients, {int(data.labels.sum())} "
-        f"positive; {data.clips.shape[0]} clips {tuple(data.clips.shape[1:])}"
+        f"positive; {data.clips.shape[0]} downstream clips {tuple(data.clips.shape[1:])}"
     )
     folds = E.patient_folds(data.labels, data.groups, cfg.folds, seed=cfg.seed)
-    aug_ft, aug_name = make_augment(temporal=False)
+    aug_ft = train_byol.augmentation(temporal=False)
     records: list[dict[str, Any]] = []
-    histories: dict[str, list[dict[str, float]]] = {}
-    fold_info = []
+    histories: dict[str, list[dict[str, Any]]] = {}
+    fold_info, pretrain_info = [], {}
     for k, (tr, te) in enumerate(folds):
         assert not set(data.groups[tr]) & set(data.groups[te])
         fold_info.append(
@@ -387,22 +333,21 @@ def run_cv(cfg: StudyConfig, videos: VideoSet, source: str, log: Logger) -> dict
                 "test_patients": len(set(data.groups[te])),
             }
         )
-        log(f"fold {k + 1}/{cfg.folds}: {len(tr)} train videos, {len(te)} test videos")
-        sampler = ClipSampler([videos.frames[i] for i in tr], cfg.frames)  # training fold only
+        log(
+            f"fold {k + 1}/{cfg.folds}: {len(tr)} train videos (pretraining: all, unlabelled), {len(te)} test"
+        )
+        pool = indexed(folder.subset([int(i) for i in tr]))  # the training patients' videos only
         for tag in cfg.methods:
-            method, temporal = METHODS[tag]
-            t0 = time.time()
-            state, hist = pretrain(
-                sampler, method, temporal, cfg, epochs=cfg.pretrain_epochs, seed=cfg.seed + k, log=log
-            )
+            tcfg = trainer_config(cfg, tag, out / "pretrain" / f"{tag}-fold{k}", cfg.seed + k)
+            state, hist, summary = pretrain(tcfg, pool, f"fold {k} training videos ({len(tr)})", log)
             histories[f"{tag}/fold{k}"] = hist
-            log(f"  pretrained {tag} in {time.time() - t0:.1f}s")
+            pretrain_info[f"{tag}/fold{k}"] = {"config": dataclasses.asdict(tcfg), "summary": summary}
             main = tag == "byol"
             records += E.evaluate_fold(
                 data,
                 tr,
                 te,
-                encoder_factory(cfg),
+                lambda w=tcfg.width: Darknet3D(in_channels=1, width=w),
                 state,
                 cfg.train,
                 models=E.MODELS if main else ("ssl_fe", "ssl_ft"),
@@ -415,13 +360,15 @@ def run_cv(cfg: StudyConfig, videos: VideoSet, source: str, log: Logger) -> dict
     rows = E.summarize(records, data, n_boot=cfg.n_boot, seed=cfg.seed)
     return {
         "rows": rows,
-        "paired": paired_rows(records, data.labels, data.groups, n_boot=cfg.n_boot, seed=cfg.seed),
+        "paired": report.paired_rows(records, data.labels, data.groups, n_boot=cfg.n_boot, seed=cfg.seed),
         "labels": data.labels.tolist(),
         "groups": data.groups.tolist(),
         "records": records,
         "pretrain_history": histories,
+        "pretrain": pretrain_info,
         "folds": fold_info,
-        "augment_downstream": aug_name,
+        "bad_files": [dataclasses.asdict(b) for b in folder.bad_files],
+        "augment_downstream": "vidaug3d.presets.paper(temporal=False)",
         "source": source,
         "n_videos": data.num_videos,
         "n_patients": len(np.unique(data.groups)),
@@ -451,27 +398,26 @@ def run_phantom(cfg: StudyConfig, out: Path, log: Logger) -> dict[str, Any]:
     )
     tr, te = np.sort(tr), np.sort(te)
     # pretraining: unlabelled videos plus the labelled training videos, never the test videos
-    pool = [v[0] for v in unl.videos] + [lab.videos[i, 0] for i in tr]
-    state, hist = pretrain(
-        ClipSampler(pool, cfg.frames),
-        "byol",
-        True,
-        cfg,
-        epochs=cfg.phantom_pretrain_epochs,
-        seed=cfg.seed,
-        log=log,
-    )
-    aug_ft, _ = make_augment(temporal=False)
+    pool = ClipTensorDataset(torch.cat([unl.videos, lab.videos[tr]]))
+    tcfg = trainer_config(
+        cfg, "byol", out / "pretrain" / "byol-phantom", cfg.seed, size=size, stride=1,
+        epochs=cfg.phantom_pretrain_epochs, clips_per_video=1,
+    )  # fmt: skip
+    state, hist, _ = pretrain(tcfg, pool, f"phantom: {len(pool)} videos", log)
+    aug_ft = train_byol.augmentation(temporal=False)
+
+    def factory() -> nn.Module:
+        return Darknet3D(in_channels=1, width=tcfg.width)
+
     rows, models = [], {}
     for kind in E.MODELS:
         prob, model, _ = E.run_model(
-            kind, data, tr, te, encoder_factory(cfg), state, cfg.phantom_train, seed=cfg.seed, augment=aug_ft
+            kind, data, tr, te, factory, state, cfg.phantom_train, seed=cfg.seed, augment=aug_ft
         )
         models[kind] = model
         ci = E.bootstrap_ci(labels[te], prob, groups[te], n_boot=cfg.n_boot, seed=cfg.seed)
         rows.append({"model": kind, **{m: {"mean": v[0], "low": v[1], "high": v[2]} for m, v in ci.items()}})
         log(f"  phantom {kind:8s} acc={ci['accuracy'][0]:.3f} auc={ci['auc'][0]:.3f}")
-    # saliency on positive test videos
     pos = [int(i) for i in te if labels[i] == 1][: cfg.saliency_videos]
     sal_rows: dict[str, list[dict[str, float]]] = {}
     examples: dict[str, Any] = {"videos": [], "boxes": [], "maps": {}}
@@ -485,7 +431,7 @@ def run_phantom(cfg: StudyConfig, out: Path, log: Logger) -> dict[str, Any]:
         sal_rows[name] = []
         examples["maps"][name] = []
         for j, i in enumerate(pos):
-            video = E.to_float(lab.videos[i])
+            video = to_float(lab.videos[i])
             sal = S.occlusion_saliency(
                 make_score(video), video, cfg.saliency_window, cfg.saliency_stride, fill="mean", batch_size=64
             )
@@ -499,8 +445,7 @@ def run_phantom(cfg: StudyConfig, out: Path, log: Logger) -> dict[str, Any]:
     log(f"  saliency: {len(pos)} videos x {len(scorers)} scorers in {time.time() - t0:.1f}s")
     sal_summary = {}
     for name, rs in sal_rows.items():
-        iou = [r["iou"] for r in rs]
-        wiou = [r["wiou"] for r in rs]
+        iou, wiou = [r["iou"] for r in rs], [r["wiou"] for r in rs]
         sal_summary[name] = {
             "iou": E.t_interval(iou),
             "wiou": E.t_interval(wiou),
@@ -520,142 +465,7 @@ def run_phantom(cfg: StudyConfig, out: Path, log: Logger) -> dict[str, Any]:
     }
 
 
-# --------------------------------------------------------------------------------------------- report
-
-# (label, (tag, model) of a, (tag, model) of b): the comparisons of the paper's claims, paired on the same videos
-PAIRS = (
-    ("SSL Fine-Tuned - Fully-Supervised", ("byol", "ssl_ft"), ("byol", "sup")),
-    ("SSL Feature Extractor - Random Feature Extractor", ("byol", "ssl_fe"), ("byol", "rand_fe")),
-    ("SSL Fine-Tuned: BYOL - BYOL without temporal aug.", ("byol", "ssl_ft"), ("byol_notemporal", "ssl_ft")),
-    ("SSL Fine-Tuned: BYOL - SimCLR", ("byol", "ssl_ft"), ("simclr", "ssl_ft")),
-    (
-        "SSL Feature Extractor: BYOL - BYOL without temporal aug.",
-        ("byol", "ssl_fe"),
-        ("byol_notemporal", "ssl_fe"),
-    ),
-    ("SSL Feature Extractor: BYOL - SimCLR", ("byol", "ssl_fe"), ("simclr", "ssl_fe")),
-)
-
-
-def paired_rows(
-    records: Sequence[dict[str, Any]], labels: np.ndarray, groups: np.ndarray, *, n_boot: int, seed: int
-) -> list[dict[str, Any]]:
-    """AUC differences of ``PAIRS`` at every fraction both sides have, with paired patient-bootstrap CIs."""
-    have = {(r["tag"], r["model"], r["fraction"]) for r in records}
-    rows = []
-    for name, a, b in PAIRS:
-        for fraction in sorted({f for (_, _, f) in have}, reverse=True):
-            if (*a, fraction) not in have or (*b, fraction) not in have:
-                continue
-            va_, pa = E.pooled_probs(records, *a, fraction)
-            vb_, pb = E.pooled_probs(records, *b, fraction)
-            assert np.array_equal(va_, vb_)
-            d, lo, hi, p = E.paired_difference_ci(
-                labels[va_], pa, pb, groups[va_], metric="auc", n_boot=n_boot, seed=seed
-            )
-            rows.append(
-                {"comparison": name, "fraction": fraction, "auc_diff": d, "low": lo, "high": hi, "p": p}
-            )
-    return rows
-
-
-def _fmt(cell: dict[str, float]) -> str:
-    if cell is None or math.isnan(cell["mean"]):
-        return "n/a"
-    if math.isnan(cell["low"]):
-        return f"{cell['mean']:.3f}"
-    return f"{cell['mean']:.3f} [{cell['low']:.3f}, {cell['high']:.3f}]"
-
-
-def tables_markdown(results: dict[str, Any]) -> str:
-    """Markdown tables of the study's results (Table 3 shape, label-fraction table, saliency)."""
-    lines: list[str] = []
-    real = results.get("real")
-    if real:
-        lines += [
-            f"### {real['source']}: four models, 100 % labels (Table 3 shape)",
-            "",
-            "| model | pretraining | accuracy | sensitivity | specificity | AUC |",
-            "| --- | --- | --- | --- | --- | --- |",
-        ]
-        for r in real["rows"]:
-            if r["fraction"] == 1.0:
-                lines.append(
-                    f"| {E.MODEL_NAMES[r['model']]} | {r['tag'] if r['model'].startswith('ssl') else '-'} | "
-                    + " | ".join(_fmt(r[m]) for m in E.METRICS)
-                    + " |"
-                )
-        lines += ["", f"### {real['source']}: AUC and accuracy against label fraction (Fig. 3)", ""]
-        fr = sorted({r["fraction"] for r in real["rows"]}, reverse=True)
-        for metric in ("auc", "accuracy"):
-            lines += [
-                f"{metric}:",
-                "",
-                "| model | " + " | ".join(f"{f:.0%}" for f in fr) + " |",
-                "| --- |" + " --- |" * len(fr),
-            ]
-            keys = sorted({(r["tag"], r["model"]) for r in real["rows"]})
-            for tag, kind in keys:
-                cells = {
-                    r["fraction"]: r[metric] for r in real["rows"] if (r["tag"], r["model"]) == (tag, kind)
-                }
-                label = E.MODEL_NAMES[kind] + (f" ({tag})" if kind.startswith("ssl") else "")
-                lines.append(f"| {label} | " + " | ".join(_fmt(cells.get(f)) for f in fr) + " |")
-            lines.append("")
-        if real.get("paired"):
-            lines += [
-                "Paired AUC differences (same videos, patient-level paired bootstrap; p = share of resamples <= 0):",
-                "",
-                "| comparison | labels | AUC difference [95 % CI] | p |",
-                "| --- | --- | --- | --- |",
-            ]
-            for r in real["paired"]:
-                lines.append(
-                    f"| {r['comparison']} | {r['fraction']:.0%} | {r['auc_diff']:+.3f} [{r['low']:+.3f}, "
-                    f"{r['high']:+.3f}] | {r['p']:.3f} |"
-                )
-            lines.append("")
-    ph = results.get("phantom")
-    if ph:
-        lines += [
-            "### Phantom: four models, 100 % labels",
-            "",
-            "| model | accuracy | sensitivity | specificity | AUC |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for r in ph["rows"]:
-            lines.append(
-                f"| {E.MODEL_NAMES[r['model']]} | " + " | ".join(_fmt(r[m]) for m in E.METRICS) + " |"
-            )
-        lines += [
-            "",
-            "### Phantom: occlusion saliency against the consolidation boxes (mean [95 % t-interval] over videos)",
-            "",
-            "| saliency of | score | IoU | weighted IoU | videos |",
-            "| --- | --- | --- | --- | --- |",
-        ]
-        for name, s in ph["saliency"].items():
-            kind, score = name.split("/")
-            label = E.MODEL_NAMES.get(kind, {"ssl": "SSL encoder", "rand": "Random encoder"}.get(kind, kind))
-            iou = {"mean": s["iou"][0], "low": s["iou"][1], "high": s["iou"][2]}
-            wiou = {"mean": s["wiou"][0], "low": s["wiou"][1], "high": s["wiou"][2]}
-            lines.append(f"| {label} | {score} | {_fmt(iou)} | {_fmt(wiou)} | {s['n_videos']} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
+# ----------------------------------------------------------------------------------------------- run
 
 
 def _run_part(part: str, cfg: StudyConfig, log: Logger | None = None) -> tuple[dict[str, Any] | None, float]:
@@ -669,40 +479,30 @@ def _run_part(part: str, cfg: StudyConfig, log: Logger | None = None) -> tuple[d
     res = None
     if part == "phantom":
         res = run_phantom(cfg, out, log)
-    elif cfg.quick:  # the real-video chain on phantom videos, so that CI runs every stage without the data
-        res = run_cv(cfg, phantom_videoset(cfg, 16), "phantom stand-in (--quick)", log)
+    elif cfg.quick:  # the real-video chain on phantom mp4 files, so that CI runs every stage without the data
+        root = write_phantom_folder(out / "quick-videos", 16, 2 * cfg.frames, cfg.size, cfg.seed + 3000)
+        res = run_cv(cfg, root, "phantom stand-in (--quick)", log)
     elif Path(cfg.data, "labels.csv").is_file():
-        videos = load_pocus(Path(cfg.data), cfg.size, cfg.fps, out / "cache", log)
-        res = run_cv(cfg, videos, "real POCUS videos", log)
+        res = run_cv(cfg, Path(cfg.data), "real POCUS videos", log)
     else:
         log(f"real videos: {cfg.data}/labels.csv not found, skipping the real-video part")
     return res, time.time() - t0
 
 
-def _git_commit() -> str:
-    """The repository's commit (with ``+dirty`` when tracked files differ), or ``unknown``."""
-    import subprocess
-
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD"], cwd=REPO, check=False).returncode != 0
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def run_study(cfg: StudyConfig) -> dict[str, Any]:
     """Run every enabled part, write ``results.json``, ``results.md`` and ``plots/`` into ``cfg.out``."""
+    from benchmarks._common import git_commit  # the project's one commit lookup (namespace package)
+
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log = Logger(out / "study.log")
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     t_start = time.time()
+    (out / "study-config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1, default=str) + "\n")
     log(f"config: {json.dumps(dataclasses.asdict(cfg), default=str)}")
-    enc = encoder_factory(cfg)()
+    recipe = trainer_config(cfg, "byol", out, cfg.seed)
+    enc = Darknet3D(in_channels=1, width=recipe.width)
     env = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -711,7 +511,7 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "encoder_params": count_parameters(enc),
         "encoder_out_dim": int(enc.out_dim),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
     }
     log(f"environment: {env}")
     results: dict[str, Any] = {"config": dataclasses.asdict(cfg), "env": env, "wall_s": {}}
@@ -732,9 +532,9 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
         results["wall_s"][p] = wall
     results["wall_s"]["total"] = time.time() - t_start
     examples = results.get("phantom", {}).pop("examples", None)
-    md = tables_markdown(results)
+    md = report.tables_markdown(results)
     (out / "results.md").write_text(md + f"\nTotal wall time: {results['wall_s']['total']:.0f} s\n")
-    (out / "results.json").write_text(json.dumps(_jsonable(results), indent=1))
+    (out / "results.json").write_text(json.dumps(report.jsonable(results), indent=1))
     try:
         from reference import plots
 
@@ -747,74 +547,23 @@ def run_study(cfg: StudyConfig) -> dict[str, Any]:
     return results
 
 
-def combine_results(
-    paths: Sequence[str], out: str, data: str, n_boot: int = 1000, seed: int = 0
-) -> dict[str, Any]:
-    """Pool the real-video records of several study runs (e.g. different seeds) and redo the tables and plots.
-
-    Records of the same (method, model, fraction, seed) must not appear twice. Labels and patients come from the
-    first run's ``results.json`` or, for runs that did not store them, from ``<data>/labels.csv`` (the order the
-    study reads it in).
-    """
-    from types import SimpleNamespace
-
-    runs = [json.loads(Path(p).read_text()) for p in paths]
-    records: list[dict[str, Any]] = []
-    seen: set[tuple[Any, ...]] = set()
-    for path, run in zip(paths, runs, strict=True):
-        if not run.get("real"):
-            raise SystemExit(f"--combine: {path} has no real-video part")
-        for r in run["real"]["records"]:
-            key = (r["tag"], r["model"], r["fraction"], r["seed"], tuple(r["videos"]))
-            if key in seen:
-                raise SystemExit(f"--combine: {path} repeats records of {key[:4]} (same seed twice?)")
-            seen.add(key)
-            records.append(r)
-    first = runs[0]["real"]
-    if "labels" in first:
-        labels, groups = np.asarray(first["labels"]), np.asarray(first["groups"])
-    else:
-        rows = list(csv.DictReader((Path(data) / "labels.csv").open()))
-        labels = np.array([int(r["consolidation"]) for r in rows])
-        groups = np.array([int(r["patient_id"]) for r in rows])
-    stub = SimpleNamespace(labels=labels, groups=groups)
-    real = {
-        "rows": E.summarize(records, stub, n_boot=n_boot, seed=seed),  # type: ignore[arg-type]
-        "paired": paired_rows(records, labels, groups, n_boot=n_boot, seed=seed),
-        "records": records,
-        "source": first.get("source", "real POCUS videos") + f" (combined from {len(paths)} runs)",
-        "combined_from": list(paths),
-    }
-    results = {"real": real}
-    outdir = Path(out)
-    outdir.mkdir(parents=True, exist_ok=True)
-    md = tables_markdown(results)
-    (outdir / "results.md").write_text(md + "\n")
-    (outdir / "results.json").write_text(json.dumps(_jsonable(results), indent=1))
-    try:
-        from reference import plots
-
-        plots.write_all(results, None, outdir / "plots")
-    except ImportError as exc:
-        print(f"plots skipped: {exc}")
-    print(md)
-    return results
-
-
 def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
-    """Command-line flags of the study."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    """Command-line flags of the study (over ``--config FILE``, over the defaults or ``--quick``'s)."""
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--config", default=None, help="study settings file (YAML or JSON; keys of StudyConfig)")
     p.add_argument("--out", default=None, help="output folder (default runs/study or runs/study-quick)")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="folder with labels.csv and the videos")
+    p.add_argument("--data", default=None, help="folder with labels.csv and the videos")
     p.add_argument(
         "--quick", action="store_true", help="tiny settings on phantom videos only, about a minute"
     )
     p.add_argument("--no-real", action="store_true", help="skip the real-video part")
     p.add_argument("--no-phantom", action="store_true", help="skip the phantom part")
     p.add_argument("--folds", type=int, default=None)
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds of the BYOL downstream repeats")
-    p.add_argument("--methods", nargs="+", default=None, choices=sorted(METHODS))
-    p.add_argument("--pretrain-epochs", type=int, default=None)
+    p.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="seeds of the main arm's downstream repeats"
+    )
+    p.add_argument("--methods", nargs="+", default=None, help="arms to run (default: byol byol_paper)")
+    p.add_argument("--pretrain", default=None, help="the trainer recipe file every arm starts from")
     p.add_argument("--size", type=int, default=None)
     p.add_argument("--frames", type=int, default=None)
     p.add_argument("--threads", type=int, default=None, help="torch threads per process (default 1)")
@@ -827,37 +576,42 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
         help="instead of running: pool the real-video records of these results.json files into --out",
     )
     a = p.parse_args(argv)
-    kw: dict[str, Any] = {"data": a.data}
-    for name in ("folds", "pretrain_epochs", "size", "frames", "threads"):
+    kw: dict[str, Any] = {}
+    if a.config is not None:
+        try:
+            kw = load_config_file(a.config, StudyConfig)
+        except ConfigError as exc:
+            p.error(str(exc))
+    for name in ("data", "folds", "size", "frames", "threads", "pretrain"):
         if getattr(a, name) is not None:
             kw[name] = getattr(a, name)
     if a.seeds is not None:
         kw["seeds"] = tuple(a.seeds)
     if a.methods is not None:
-        if "byol" not in a.methods:
-            raise SystemExit("--methods: expected a list that includes 'byol' (the main method)")
         kw["methods"] = tuple(a.methods)
+    for name in ("train", "phantom_train"):
+        if isinstance(kw.get(name), dict):
+            kw[name] = E.TrainConfig(**kw[name])
     cfg = StudyConfig.quick_config(**kw) if a.quick else StudyConfig(**kw)
-    cfg.out = a.out or ("runs/study-quick" if a.quick else "runs/study")
+    cfg.out = a.out or kw.get("out") or ("runs/study-quick" if a.quick else "runs/study")
     if a.no_real:
         cfg.real = False
     if a.no_phantom:
         cfg.phantom = False
-    cfg.parallel = a.parallel
+    cfg.parallel = a.parallel or cfg.parallel
     cfg.combine = a.combine
-    for name in ("folds", "size", "frames", "pretrain_epochs"):
-        if getattr(cfg, name) < (2 if name == "folds" else 1):
-            raise SystemExit(f"--{name.replace('_', '-')}: got {getattr(cfg, name)}, expected a larger value")
+    try:
+        cfg.check(a.config if a.config is not None else None)
+    except ConfigError as exc:
+        p.error(str(exc))
     return cfg
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from reference.train_byol import keep_freed_heap_memory
-
     cfg = parse_args(argv)
-    keep_freed_heap_memory()  # the trainer's allocator setting: no page-fault storm on every step
+    train_byol.keep_freed_heap_memory()  # the trainer's allocator setting: no page-fault storm on every step
     if cfg.combine:
-        combine_results(cfg.combine, cfg.out, cfg.data, n_boot=cfg.n_boot, seed=cfg.seed)
+        report.combine_results(cfg.combine, cfg.out, cfg.data, n_boot=cfg.n_boot, seed=cfg.seed)
     else:
         run_study(cfg)
 

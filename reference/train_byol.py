@@ -23,8 +23,8 @@ import os
 import random
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 
 from reference.config import Config, parse_args
 from reference.data import DataInfo, build_dataset, epoch_indices, make_loader, steps_per_epoch, to_float
@@ -96,6 +97,14 @@ class TargetNet(nn.Module):
     def update(self, online: OnlineNet, momentum: float) -> None:
         ema_update(self.encoder, online.encoder, momentum)
         ema_update(self.projector, online.projector, momentum)
+
+
+def augmentation(temporal: bool = True) -> Any:
+    """The paper's augmentation pipeline (Table 2), with or without its temporal ops: the one the trainer uses
+    for its two views and the study for downstream training (``temporal=False``)."""
+    import vidaug3d as va
+
+    return va.presets.paper(temporal=temporal)
 
 
 def build_networks(cfg: Config, in_channels: int) -> tuple[OnlineNet, TargetNet | None]:
@@ -230,6 +239,8 @@ _RESUME_FREE = {
     "probe",
     "device",
     "threads",
+    "config",
+    "cache",
 }
 
 
@@ -245,92 +256,134 @@ def check_resume_config(cfg: Config, saved: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- training
+@dataclass
+class TrainState:
+    """Everything one optimisation step reads or changes; ``step`` counts steps across epochs.
+
+    Attributes:
+        cfg: The run's configuration.
+        online: The online network as called (DDP-wrapped under torchrun).
+        online_raw: The online network itself (its parameters feed the EMA and the checkpoint).
+        target: BYOL's target network, None for SimCLR.
+        views: ``TwoViews`` of the augmentation pipeline.
+        aug_gen: The augmentations' generator (one stream per process).
+        optimizer: Adam over ``online_raw``.
+        scaler: fp16 gradient scaler, or None.
+        lrs: Learning rate of every step.
+        moms: EMA momentum of every step.
+        device: Where the networks are.
+        amp_dtype: Autocast dtype, or None.
+        memory_format: ``torch.channels_last_3d`` or ``torch.contiguous_format`` for the inputs.
+        world_size: Processes in the job.
+        step: Steps done.
+    """
+
+    cfg: Config
+    online: nn.Module
+    online_raw: OnlineNet
+    target: TargetNet | None
+    views: Any
+    aug_gen: torch.Generator
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler | None
+    lrs: list[float]
+    moms: list[float]
+    device: torch.device
+    amp_dtype: torch.dtype | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
+    world_size: int = 1
+    step: int = 0
+
+
+def train_step(st: TrainState, clips: Tensor, epoch: int) -> dict[str, Any]:
+    """One optimisation step on a uint8 batch ``(B, C, T, H, W)``: two views, loss, update, EMA; its log record.
+
+    Raises:
+        NonFiniteLossError: The loss is NaN or infinite (before it touches the weights; under DDP every process
+            sees the same mean, so all stop).
+    """
+    cfg, step = st.cfg, st.step
+    t0 = time.perf_counter()
+    clips = clips.to(st.device, non_blocking=True)
+    v1, v2 = st.views(to_float(clips), generator=st.aug_gen)
+    v1, v2 = v1.contiguous(memory_format=st.memory_format), v2.contiguous(memory_format=st.memory_format)
+    if st.device.type == "cuda":
+        torch.cuda.synchronize(st.device)
+    t_aug = time.perf_counter()
+    for group in st.optimizer.param_groups:
+        group["lr"] = st.lrs[step]
+    amp = st.amp_dtype
+    with torch.autocast(st.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        loss, rep, proj = ssl_loss(cfg, st.online, st.target, v1, v2)
+    loss_value = loss.detach().float()
+    if st.world_size > 1:
+        dist.all_reduce(loss_value)
+        loss_value /= st.world_size
+    loss_item = float(loss_value)
+    if not math.isfinite(loss_item):
+        raise NonFiniteLossError(
+            f"non-finite loss ({loss_item}) at step {step + 1} (epoch {epoch}); stopping. The last checkpoint "
+            f"is left as it was; try a lower --lr, --amp none, or check the data."
+        )
+    st.optimizer.zero_grad(set_to_none=True)
+    if st.scaler is not None:
+        st.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+        st.scaler.step(st.optimizer)
+        st.scaler.update()
+    else:
+        loss.backward()  # type: ignore[no-untyped-call]
+        st.optimizer.step()
+    if st.target is not None:
+        st.target.update(st.online_raw, st.moms[step])
+    st.step = step + 1
+    return {
+        "step": step + 1,
+        "epoch": epoch,
+        "loss": loss_item,
+        "lr": st.lrs[step],
+        "momentum": st.moms[step] if st.target is not None else None,
+        "rep_std": representation_std(rep),
+        "proj_std": representation_std(proj),
+        "aug_s": t_aug - t0,
+        "step_s": time.perf_counter() - t_aug,
+    }
+
+
 def train_one_epoch(
-    cfg: Config,
+    st: TrainState,
     epoch: int,
-    loader: Iterator[tuple[Tensor, Tensor]],
-    online: nn.Module,
-    online_raw: OnlineNet,
-    target: TargetNet | None,
-    views: Any,
-    aug_gen: torch.Generator,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler | None,
-    lrs: list[float],
-    moms: list[float],
-    state: dict[str, int],
-    device: torch.device,
-    amp_dtype: torch.dtype | None,
-    log: Any,
-    bar: Any,
-    checkpoint: Any,
+    loader: Iterable[tuple[Tensor, Tensor]],
     end_step: int,
-    world_size: int,
+    *,
+    log: Callable[[dict[str, Any]], None] | None = None,
+    bar: Any = None,
+    checkpoint: Callable[[int], None] | None = None,
 ) -> None:
-    """One pass over this process's shard; ``state["step"]`` counts optimisation steps across epochs."""
-    online.train()
-    if target is not None:
-        target.train()  # the target uses batch statistics, as in BYOL
+    """One pass over this process's shard of the data, stopping early at ``end_step``.
+
+    Log records add ``wait_s`` (time blocked on the loader) and ``data_s`` (that plus the augmentation: the share
+    of the step that is not the networks).
+    """
+    st.online.train()
+    if st.target is not None:
+        st.target.train()  # the target uses batch statistics, as in BYOL
     t_end = time.perf_counter()
     for clips, _idx in loader:
-        step = state["step"]
-        if step >= end_step:
+        if st.step >= end_step:
             break
-        # data: batch to device, float, two augmented views
-        clips = clips.to(device, non_blocking=True)
-        v1, v2 = views(to_float(clips), generator=aug_gen)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t_data = time.perf_counter()
-
-        for group in optimizer.param_groups:
-            group["lr"] = lrs[step]
-        with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            loss, rep, proj = ssl_loss(cfg, online, target, v1, v2)
-        # stop before a non-finite loss touches the weights (all processes see the same mean, so all stop)
-        loss_value = loss.detach().float()
-        if world_size > 1:
-            dist.all_reduce(loss_value)
-            loss_value /= world_size
-        loss_item = float(loss_value)
-        if not math.isfinite(loss_item):
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss_item}) at step {step + 1} (epoch {epoch}); stopping. The last checkpoint "
-                f"is left as it was; try a lower --lr, --amp none, or check the data."
-            )
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()  # type: ignore[no-untyped-call]
-            optimizer.step()
-        if target is not None:
-            target.update(online_raw, moms[step])
-
-        t_step = time.perf_counter()
-        state["step"] = step + 1
-        record = {
-            "step": step + 1,
-            "epoch": epoch,
-            "loss": loss_item,
-            "lr": lrs[step],
-            "momentum": moms[step] if target is not None else None,
-            "rep_std": representation_std(rep),
-            "proj_std": representation_std(proj),
-            "data_s": t_data - t_end,
-            "step_s": t_step - t_data,
-        }
+        t_got = time.perf_counter()
+        record = train_step(st, clips, epoch)
+        record["wait_s"] = t_got - t_end
+        record["data_s"] = record["wait_s"] + record["aug_s"]
         if bar is not None:
-            shown = {"loss": f"{loss_item:.4f}", "lr": f"{lrs[step]:.2e}"}
-            if target is not None:
-                shown["m"] = f"{moms[step]:.4f}"
+            shown = {"loss": f"{record['loss']:.4f}", "lr": f"{record['lr']:.2e}"}
+            if st.target is not None:
+                shown["m"] = f"{record['momentum']:.4f}"
             bar.set_postfix(shown, refresh=False)
             bar.update(1)
-        if (step + 1) % cfg.log_every == 0:
+        if log is not None and st.step % st.cfg.log_every == 0:
             log(record)
-        if cfg.ckpt_every and (step + 1) % cfg.ckpt_every == 0:
+        if checkpoint is not None and st.cfg.ckpt_every and st.step % st.cfg.ckpt_every == 0:
             checkpoint(epoch)
         t_end = time.perf_counter()
 
@@ -409,7 +462,7 @@ def sanity_checks(
     torch.set_rng_state(rng)
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(0)
-    clips = torch.stack([dataset[i][0] for i in range(len(dataset))])
+    clips = torch.stack([dataset[i][0] for i in range(0, len(dataset), info.clips_per_video)])
     sub = clips[:256]
     v1, v2 = views(to_float(sub), generator=torch.Generator().manual_seed(cfg.seed + 7919))
     out: dict[str, Any] = {"n_retrieval": len(sub)}
@@ -446,13 +499,13 @@ def keep_freed_heap_memory() -> bool:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run a pretraining job; returns a summary (final loss, timings, probe)."""
+    """Run a pretraining job from command-line flags (and ``--config FILE``); returns the summary of :func:`run`."""
     cfg = parse_args(argv)
     keep_freed_heap_memory()
     rank, world_size, local_rank = setup_distributed()
     finished = False
     try:
-        summary = _main(cfg, rank, world_size, local_rank)
+        summary = run(cfg, rank=rank, world_size=world_size, local_rank=local_rank)
         finished = True
         return summary
     finally:
@@ -465,7 +518,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             dist.destroy_process_group()
 
 
-def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str, Any]:
+def run(
+    cfg: Config,
+    data: tuple[Dataset[tuple[Tensor, int]], DataInfo] | None = None,
+    *,
+    rank: int = 0,
+    world_size: int = 1,
+    local_rank: int = 0,
+) -> dict[str, Any]:
+    """The whole pretraining job for a validated configuration: the one training loop of the project.
+
+    Args:
+        cfg: The configuration (``cfg.out`` receives ``config.json``, ``log.jsonl``, ``checkpoint.pt``,
+            ``summary.json``).
+        data: ``(dataset, info)`` to train on instead of the one ``cfg`` names (e.g. the study's training
+            videos of a fold); items ``(clip uint8 (C, T, H, W), index)``.
+        rank: This process's rank (from :func:`setup_distributed`).
+        world_size: Processes in the job.
+        local_rank: Device index on this machine.
+
+    Returns:
+        The summary written to ``summary.json`` (on rank 0; other ranks get steps and time).
+    """
     import vidaug3d as va
 
     is_main = rank == 0
@@ -486,9 +560,16 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
     random.seed(cfg.seed)
     aug_gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + rank)
 
-    # data
+    # data (under DDP rank 0 fills the clip cache first, the others then find it complete)
     t0 = time.perf_counter()
-    dataset, info = build_dataset(cfg)
+    if data is not None:
+        dataset, info = data
+    else:
+        if world_size > 1 and cfg.cache and not is_main:
+            dist.barrier()
+        dataset, info = build_dataset(cfg)
+        if world_size > 1 and cfg.cache and is_main:
+            dist.barrier()
     n = len(dataset)  # type: ignore[arg-type]
     spe = steps_per_epoch(n, cfg.batch_size, world_size)
     if spe == 0:
@@ -502,19 +583,21 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
         print(
             f"data: {info.description} ({time.perf_counter() - t0:.1f} s); {spe} steps/epoch, {total_steps} steps"
         )
-    views = va.TwoViews(va.presets.paper(temporal=not cfg.no_temporal))
+    views = va.TwoViews(augmentation(temporal=not cfg.no_temporal))
 
     # model
     online_raw, target = build_networks(cfg, info.in_channels)
-    online_raw.to(device)
+    memory_format = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
+    online_raw.to(device, memory_format=memory_format)
     if target is not None:
-        target.to(device)
+        target.to(device, memory_format=memory_format)
     if is_main:
         n_enc = count_parameters(online_raw.encoder)
         print(
             f"model: Darknet3D width {cfg.width} channels {online_raw.encoder.channels}: {n_enc:,} encoder parameters; "
             f"online network {count_parameters(online_raw):,}; method {cfg.method}; device {device}; "
-            f"amp {amp_dtype}; processes {world_size}; threads {torch.get_num_threads()}"
+            f"amp {amp_dtype}; processes {world_size}; threads {torch.get_num_threads()}; "
+            f"memory format {'channels_last_3d' if cfg.channels_last else 'contiguous'}"
         )
     online: nn.Module = online_raw
     if world_size > 1:
@@ -528,7 +611,10 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
     lrs = lr_schedule(cfg, total_steps)
     moms = momentum_schedule(cfg.momentum, total_steps, cosine=cfg.momentum_cosine)
 
-    state = {"step": 0}
+    st = TrainState(
+        cfg, online, online_raw, target, views, aug_gen, optimizer, scaler, lrs, moms, device, amp_dtype,
+        memory_format, world_size,
+    )  # fmt: skip
     if resume_path is not None:
         ckpt = load_checkpoint(resume_path)
         check_resume_config(cfg, ckpt["config"])
@@ -544,10 +630,10 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and ckpt.get("scaler") is not None:
             scaler.load_state_dict(ckpt["scaler"])
-        state["step"] = int(ckpt["step"])
+        st.step = int(ckpt["step"])
         set_rng_state(ckpt["rng"][rank], aug_gen)
         if is_main:
-            print(f"resumed from {str(resume_path)!r} at step {state['step']}")
+            print(f"resumed from {str(resume_path)!r} at step {st.step}")
 
     def checkpoint(epoch: int) -> None:
         rngs = [rng_state(aug_gen)]
@@ -567,7 +653,7 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
                 "target": None if target is None else target.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scaler": None if scaler is None else scaler.state_dict(),
-                "step": state["step"],
+                "step": st.step,
                 "epoch": epoch,
                 "rng": rngs,
                 "world_size": world_size,
@@ -580,7 +666,7 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
         kept = []
         if resume_path is not None and log_path.is_file():
             kept = [ln for ln in log_path.read_text().splitlines() if ln.strip()]
-            kept = [ln for ln in kept if json.loads(ln)["step"] <= state["step"]]
+            kept = [ln for ln in kept if json.loads(ln)["step"] <= st.step]
         log_path.write_text("".join(ln + "\n" for ln in kept))
         log_file = open(log_path, "a")  # noqa: SIM115
 
@@ -593,27 +679,24 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
     if is_main and cfg.progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=total_steps, initial=state["step"], desc=cfg.method, dynamic_ncols=True)
+        bar = tqdm(total=total_steps, initial=st.step, desc=cfg.method, dynamic_ncols=True)
 
     # train
     t_train = time.perf_counter()
-    step_start = state["step"]
+    step_start = st.step
     first_loss: float | None = None
     try:
-        while state["step"] < end_step:
-            epoch, done = divmod(state["step"], spe)
+        while st.step < end_step:
+            epoch, done = divmod(st.step, spe)
             if hasattr(dataset, "set_epoch"):
                 dataset.set_epoch(epoch)
             indices = epoch_indices(n, epoch, cfg.seed, rank, world_size)[done * cfg.batch_size :]
             loader = make_loader(
                 dataset, indices, cfg.batch_size, cfg.workers, pin_memory=device.type == "cuda"
             )
-            train_one_epoch(
-                cfg, epoch, iter(loader), online, online_raw, target, views, aug_gen, optimizer, scaler,
-                lrs, moms, state, device, amp_dtype, log, bar, checkpoint, end_step, world_size,
-            )  # fmt: skip
-            if state["step"] % spe == 0 or state["step"] >= end_step:
-                checkpoint(epoch if state["step"] % spe else epoch + 1)
+            train_one_epoch(st, epoch, loader, end_step, log=log, bar=bar, checkpoint=checkpoint)
+            if st.step % spe == 0 or st.step >= end_step:
+                checkpoint(epoch if st.step % spe else epoch + 1)
     finally:
         if bar is not None:
             bar.close()
@@ -629,16 +712,17 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
         if is_main:
             print(f"ddp: the online networks of all {world_size} processes are identical")
 
-    summary: dict[str, Any] = {"steps": state["step"], "train_s": wall}
-    steps_run = state["step"] - step_start
+    summary: dict[str, Any] = {"steps": st.step, "train_s": wall}
+    steps_run = st.step - step_start
     if is_main:
         records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
-        records = [r for r in records if r["step"] <= state["step"]]
+        records = [r for r in records if r["step"] <= st.step]
         if records:
             k = max(1, min(10, len(records) // 10))
             first_loss = sum(r["loss"] for r in records[:k]) / k
             last_loss = sum(r["loss"] for r in records[-k:]) / k
             data_s = sum(r["data_s"] for r in records[-steps_run:]) if steps_run else 0.0
+            wait_s = sum(r.get("wait_s", 0.0) for r in records[-steps_run:]) if steps_run else 0.0
             clips = steps_run * cfg.batch_size * world_size
             summary.update(
                 first_loss=first_loss,
@@ -649,10 +733,12 @@ def _main(cfg: Config, rank: int, world_size: int, local_rank: int) -> dict[str,
                 proj_std_final=records[-1]["proj_std"],
                 clips_per_s=clips / wall if wall > 0 else float("nan"),
                 data_fraction=data_s / wall if wall > 0 else float("nan"),
+                wait_fraction=wait_s / wall if wall > 0 else float("nan"),
             )
             print(
-                f"done: {state['step']} steps in {wall:.1f} s ({summary['clips_per_s']:.1f} clips/s over "
-                f"{world_size} process(es); {100 * summary['data_fraction']:.0f}% of the time in data+augmentation); "
+                f"done: {st.step} steps in {wall:.1f} s ({summary['clips_per_s']:.1f} clips/s over "
+                f"{world_size} process(es); {100 * summary['wait_fraction']:.1f}% of the time waiting for data, "
+                f"{100 * summary['data_fraction']:.1f}% in data+augmentation); "
                 f"loss (mean of {k} steps) {first_loss:.4f} -> {last_loss:.4f}; "
                 f"std of normalised representations {records[0]['rep_std']:.4f} -> {records[-1]['rep_std']:.4f}, "
                 f"of projections {records[0]['proj_std']:.4f} -> {records[-1]['proj_std']:.4f} "

@@ -274,3 +274,18 @@ def test_splits_property(sizes: list[int], positive: list[bool], k: int, seed: i
     assert sorted(i for _, test in folds for i in test) == list(range(n))
     for train, test in folds:
         assert not {groups[i] for i in train} & {groups[i] for i in test}
+
+
+def test_lus_pocus_root_from_argument_or_environment_and_where_it_looked(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(vds.LUS_POCUS_ENV, raising=False)
+    with pytest.raises(VidaugError, match=r"looked in: .*shared/data/lus-pocus.*VIDAUG3D_LUS_POCUS"):
+        vds.lus_pocus()
+    monkeypatch.setenv(vds.LUS_POCUS_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(VidaugError, match="nowhere"):
+        vds.lus_pocus()
+    with pytest.raises(VidaugError, match="elsewhere"):
+        vds.lus_pocus(tmp_path / "elsewhere")
+    if (POCUS / "labels.csv").is_file():
+        monkeypatch.setenv(vds.LUS_POCUS_ENV, str(POCUS))
+        assert vds.lus_pocus(num_frames=2, size=16, validate="none").num_videos == 131

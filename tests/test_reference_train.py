@@ -196,3 +196,29 @@ def test_trains_on_the_real_pocus_videos(tmp_path: Path) -> None:
     assert summary["steps"] == 2 and math.isfinite(summary["final_loss"])
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert saved["config"]["data"] == str(POCUS)
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not (POCUS / "labels.csv").is_file(), reason=f"real videos not found at {POCUS}")
+def test_trains_from_the_clip_cache_with_workers(tmp_path: Path) -> None:
+    """``--cache``: the first run decodes the folder into the cache, a second run reads it with 2 workers and
+    sees exactly the same clips (same losses)."""
+    pytest.importorskip("av")
+    torch.set_num_threads(1)
+    args = ["--data", str(POCUS), "--frames", "8", "--size", "24", "--batch-size", "4", "--max-steps", "2"]
+    args += [
+        "--proj-hidden",
+        "32",
+        "--proj-dim",
+        "16",
+        "--no-progress",
+        "--no-probe",
+        "--cache",
+        str(tmp_path / "c"),
+    ]
+    a = train_byol.main([*args, "--out", str(tmp_path / "a")])
+    assert len(list((tmp_path / "c").glob("*.json"))) == 1 + 131  # cache.json and one record per video
+    b = train_byol.main([*args, "--out", str(tmp_path / "b"), "--workers", "2"])
+    la = [json.loads(x)["loss"] for x in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    lb = [json.loads(x)["loss"] for x in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert a["steps"] == b["steps"] == 2 and la == lb

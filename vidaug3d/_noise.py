@@ -8,7 +8,7 @@ count and the device. There is no generator state: a batch of clips is one eleme
 How element ``i`` of the field of ``seed`` is made:
 
 1. The seed (63 bits) is folded into a 32-bit clip key ``k`` with the project's hash
-   (:func:`vidaug3d._random._mix`, Wellons' lowbias32, and its ``_combine``), salted by the field's
+   (``vidaug3d._random._mix``, Wellons' lowbias32, and its ``_combine``), salted by the field's
    kind (normal or uniform) so that the two fields of one seed are unrelated.
 2. The field is cut into rows of ``ROW = 4096`` elements. Row ``j`` has the key
    ``r_j = combine(k, j)``; lane ``l`` has the fixed constant ``g_l = mix(l + c)``. Element
@@ -90,7 +90,7 @@ def _clip_keys(seeds: Tensor, kind: int) -> Tensor:
 
 
 def _clip_key_int(seed: int, kind: int) -> int:
-    """:func:`_clip_keys` of one int seed in Python ints (the same bits, without a dozen tiny tensor ops)."""
+    """``_clip_keys`` of one int seed in Python ints (the same bits, without a dozen tiny tensor ops)."""
 
     def combine(h: int, v: int) -> int:
         return _mix_int(h ^ _mix_int(v + _GOLDEN))
@@ -449,7 +449,7 @@ def normal_field(
     Returns:
         ``shape`` (int seed) or ``(B, *shape)`` (tensor seed) standard normals.
 
-    Example:
+    Examples:
         >>> z = normal_field(7, (2, 4, 8, 8))
         >>> tail = normal_field(7, (100,), start=412)
         >>> torch.equal(z.flatten()[412:], tail)
@@ -475,10 +475,10 @@ def uniform_field(
 
     The values are ``(m + 1/2) / 2**23`` for 23-bit integers ``m``, so ``log(u)`` and
     ``log(1 - u)`` are finite (speckle: Rayleigh and gamma draws). The field of a seed is unrelated
-    to its :func:`normal_field`. Arguments, shapes and guarantees are those of
-    :func:`normal_field`; eager and compiled values are bit-identical.
+    to its ``normal_field``. Arguments, shapes and guarantees are those of
+    ``normal_field``; eager and compiled values are bit-identical.
 
-    Example:
+    Examples:
         >>> u = uniform_field(torch.tensor([5]), (3, 64))
         >>> bool(((u > 0) & (u < 1)).all()), torch.equal(u[0, 1:], uniform_field(5, (2, 64), start=64))
         (True, True)

@@ -5,7 +5,7 @@ Each operation comes twice:
 - ``name_(x, ..., value_range=(0, 1))`` works in place on a float working tensor ``x`` of shape
   ``(n, C, T, H, W)`` (float32, or float64), as the engine's value stage holds it, and returns ``x``;
 - ``name(video, ...)`` is the public, non-in-place kernel: uint8 or float video in, a new tensor of the
-  same dtype and device out (via :func:`vidaug3d.functional.to_work` / ``from_work``).
+  same dtype and device out (via ``vidaug3d.functional.to_work`` / ``from_work``).
 
 Parameters are tensors with leading dimension ``n`` (any device; CPU is expected): ``(n,)`` gives one
 value per clip, ``(n, T)`` one per frame where the docstring says so. They are moved to the video's
@@ -15,7 +15,7 @@ device without a host synchronisation.
 thresholds and the histogram are in its units. ``None`` means unbounded: nothing is clamped, and the
 operations that need a bound (hue, gamma, solarize, autocontrast, equalize) raise. A uint8 video is
 worked on as ``x / 255`` in [0, 1], so the public kernels take uint8 with ``value_range=(0, 1)`` only and
-its thresholds in [0, 1] units, as everywhere in :mod:`vidaug3d.functional` (torchvision takes 0-255
+its thresholds in [0, 1] units, as everywhere in ``vidaug3d.functional`` (torchvision takes 0-255
 thresholds for uint8 images).
 
 Batch independence: every result element depends only on its own clip (elementwise arithmetic, or
@@ -127,7 +127,7 @@ def param(
     at_least: float | None = None,
     dtype: torch.dtype | None = None,
 ) -> Tensor:
-    """:func:`check_param`, viewed as ``(n, 1, 1|T, 1, 1)`` on ``x``'s device.
+    """``check_param``, viewed as ``(n, 1, 1|T, 1, 1)`` on ``x``'s device.
 
     The view has ``x``'s dtype (or ``dtype``), so arithmetic with it rounds as ``x``'s own does.
     """
@@ -185,7 +185,7 @@ def _public(
 def adjust_saturation_(x: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT) -> Tensor:
     """In place: blend RGB with its luma, ``f * x + (1 - f) * gray``, clamped to the range.
 
-    See :func:`adjust_saturation`.
+    See ``adjust_saturation``.
     """
     _check_work(x)
     rng = check_range(value_range)
@@ -211,7 +211,7 @@ def adjust_saturation(video: Tensor, factor: Tensor, *, value_range: ValueRange 
     Returns:
         The adjusted video, same dtype and device.
 
-    Example:
+    Examples:
         >>> v = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1, 1)
         >>> adjust_saturation(v, torch.tensor([0.0])).flatten().tolist()  # all channels = luma of red
         [0.29899999499320984, 0.29899999499320984, 0.29899999499320984]
@@ -221,7 +221,7 @@ def adjust_saturation(video: Tensor, factor: Tensor, *, value_range: ValueRange 
 
 # ----------------------------------------------------------------------------------------------- hue
 def adjust_hue_(x: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT) -> Tensor:
-    """In place: rotate the HSV hue by ``factor`` turns. See :func:`adjust_hue`."""
+    """In place: rotate the HSV hue by ``factor`` turns. See ``adjust_hue``."""
     _check_work(x)
     rng = check_range(value_range, needed_by="hue")
     assert rng is not None
@@ -270,7 +270,7 @@ def adjust_hue(video: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT
     Returns:
         The adjusted video, same dtype and device.
 
-    Example:
+    Examples:
         >>> red = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1, 1)
         >>> adjust_hue(red, torch.tensor([1 / 3])).flatten().tolist()  # a third of a turn: green
         [0.0, 1.0, 0.0]
@@ -280,7 +280,7 @@ def adjust_hue(video: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT
 
 # ----------------------------------------------------------------------------------------------- grayscale
 def grayscale_(x: Tensor, *, enabled: Tensor | None = None, value_range: ValueRange = _UNIT) -> Tensor:
-    """In place: replace the 3 channels by their luma (1 channel: unchanged). See :func:`grayscale`."""
+    """In place: replace the 3 channels by their luma (1 channel: unchanged). See ``grayscale``."""
     _check_work(x)
     check_range(value_range)
     gate = enabled_mask(enabled, x)
@@ -309,7 +309,7 @@ def grayscale(video: Tensor, *, enabled: Tensor | None = None, value_range: Valu
     Returns:
         The converted video, same dtype, device and shape.
 
-    Example:
+    Examples:
         >>> v = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1, 1)
         >>> [round(c, 3) for c in grayscale(v).flatten().tolist()]
         [0.299, 0.299, 0.299]
@@ -323,7 +323,7 @@ def adjust_gamma_(
 ) -> Tensor:
     """In place: ``lo + (hi - lo) * clamp(gain * u ** gamma, 0, 1)``, ``u = (x - lo) / (hi - lo)``.
 
-    See :func:`adjust_gamma`.
+    See ``adjust_gamma``.
     """
     _check_work(x)
     rng = check_range(value_range, needed_by="gamma")
@@ -361,7 +361,7 @@ def adjust_gamma(
     Returns:
         The adjusted video, same dtype and device.
 
-    Example:
+    Examples:
         >>> v = torch.full((1, 1, 1, 1, 1), 0.25)
         >>> adjust_gamma(v, torch.tensor([0.5])).item()
         0.5
@@ -371,7 +371,7 @@ def adjust_gamma(
 
 # ----------------------------------------------------------------------------------------------- solarize
 def solarize_(x: Tensor, threshold: Tensor, *, value_range: ValueRange = _UNIT) -> Tensor:
-    """In place: ``x >= threshold`` becomes ``lo + hi - x``. See :func:`solarize`."""
+    """In place: ``x >= threshold`` becomes ``lo + hi - x``. See ``solarize``."""
     _check_work(x)
     rng = check_range(value_range, needed_by="solarize")
     assert rng is not None
@@ -397,7 +397,7 @@ def solarize(video: Tensor, threshold: Tensor, *, value_range: ValueRange = _UNI
     Returns:
         The solarized video, same dtype and device.
 
-    Example:
+    Examples:
         >>> v = torch.tensor([0.2, 0.6, 0.9]).view(1, 1, 1, 1, 3)
         >>> [round(a, 3) for a in solarize(v, torch.tensor([0.5])).flatten().tolist()]
         [0.2, 0.4, 0.1]
@@ -407,7 +407,7 @@ def solarize(video: Tensor, threshold: Tensor, *, value_range: ValueRange = _UNI
 
 # ----------------------------------------------------------------------------------------------- autocontrast
 def autocontrast_(x: Tensor, *, enabled: Tensor | None = None, value_range: ValueRange = _UNIT) -> Tensor:
-    """In place: stretch each clip's channels to the full range. See :func:`autocontrast`."""
+    """In place: stretch each clip's channels to the full range. See ``autocontrast``."""
     _check_work(x)
     rng = check_range(value_range, needed_by="autocontrast")
     assert rng is not None
@@ -449,7 +449,7 @@ def autocontrast(video: Tensor, *, enabled: Tensor | None = None, value_range: V
     Returns:
         The stretched video, same dtype and device.
 
-    Example:
+    Examples:
         >>> v = torch.tensor([0.25, 0.5, 0.75]).view(1, 1, 1, 1, 3)
         >>> autocontrast(v).flatten().tolist()
         [0.0, 0.5, 1.0]
@@ -459,7 +459,7 @@ def autocontrast(video: Tensor, *, enabled: Tensor | None = None, value_range: V
 
 # ----------------------------------------------------------------------------------------------- equalize
 def equalize_(x: Tensor, *, enabled: Tensor | None = None, value_range: ValueRange = _UNIT) -> Tensor:
-    """In place: per-clip, per-channel histogram equalisation on 256 levels. See :func:`equalize`."""
+    """In place: per-clip, per-channel histogram equalisation on 256 levels. See ``equalize``."""
     _check_work(x)
     rng = check_range(value_range, needed_by="equalize")
     assert rng is not None
@@ -514,7 +514,7 @@ def equalize(video: Tensor, *, enabled: Tensor | None = None, value_range: Value
     Returns:
         The equalised video, same dtype and device.
 
-    Example:
+    Examples:
         >>> v = (torch.arange(4, dtype=torch.uint8) * 10).repeat_interleave(300).view(1, 1, 3, 20, 20)
         >>> equalize(v).unique().tolist()  # 300 pixels on each of 4 levels: spread over the range
         [0, 100, 200, 255]
@@ -524,7 +524,7 @@ def equalize(video: Tensor, *, enabled: Tensor | None = None, value_range: Value
 
 # ----------------------------------------------------------------------------------------------- sharpness
 def adjust_sharpness_(x: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT) -> Tensor:
-    """In place: blend the interior with its 3x3 smoothing, borders kept. See :func:`adjust_sharpness`."""
+    """In place: blend the interior with its 3x3 smoothing, borders kept. See ``adjust_sharpness``."""
     _check_work(x)
     rng = check_range(value_range)
     f = param("factor", factor, x, at_least=0.0)
@@ -558,7 +558,7 @@ def adjust_sharpness(video: Tensor, factor: Tensor, *, value_range: ValueRange =
     Returns:
         The adjusted video, same dtype and device.
 
-    Example:
+    Examples:
         >>> v = torch.zeros(1, 1, 1, 3, 3)
         >>> v[..., 1, 1] = 13.0
         >>> adjust_sharpness(v, torch.tensor([0.0]), value_range=None)[0, 0, 0].tolist()

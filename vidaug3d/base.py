@@ -161,9 +161,9 @@ class ValueTransform(Transform):
 
         Args:
             x: The working tensor (uint8 video scaled to [0, 1]; floats as they are).
-            params: What :meth:`prepare` made of the record, for these ``n`` clips (the batched
+            params: What ``prepare`` made of the record, for these ``n`` clips (the batched
                 executor passes the whole batch; the CPU executor one clip at a time, as
-                :meth:`clip_params` gives it). Both must give the same values, so reduce over a
+                ``clip_params`` gives it). Both must give the same values, so reduce over a
                 clip's own elements only.
             ctx: The call's context (``ctx.value_range``: what to clamp to, or None).
         """
@@ -172,13 +172,13 @@ class ValueTransform(Transform):
     def prepare(self, params: TransformParams, ctx: Context) -> Any:
         """Batch-level work done once per call before the kernel runs (default: the record itself).
 
-        Whatever this returns is what :meth:`apply_` receives: whole (batched executor) or as
-        :meth:`clip_params` gives it for one clip (CPU executor).
+        Whatever this returns is what ``apply_`` receives: whole (batched executor) or as
+        ``clip_params`` gives it for one clip (CPU executor).
         """
         return params
 
     def clip_params(self, prepared: Any, b: int) -> Any:
-        """What :meth:`apply_` receives for clip ``b`` alone (default: ``prepared.select([b:b+1])``).
+        """What ``apply_`` receives for clip ``b`` alone (default: ``prepared.select([b:b+1])``).
 
         A transform may hand its kernel Python numbers here instead of one-element tensors, for
         fewer small tensor ops per clip, provided the kernel computes the same values with them.

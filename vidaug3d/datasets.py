@@ -32,6 +32,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidaug3d import phantom as _phantom
+from vidaug3d.cache import ClipCache
 from vidaug3d.errors import VidaugError, fail
 
 __all__ = [
@@ -121,6 +122,10 @@ class VideoFolder(Dataset[dict[str, Any]]):
             and cut clips from memory afterwards: far faster over many epochs, at ``C * N * H * W`` bytes per
             video (the 131 POCUS videos at 112x112 grayscale: about 200 MB). Clip starts are drawn the same way,
             from the exact decoded frame count.
+        cache: A folder (or a ``vidaug3d.cache.ClipCache``) for a decoded clip cache: every video is decoded
+            once, at ``size``, into a memory-mapped uint8 file there (a full check of each file), and clips are
+            cut from the maps afterwards; a later run decodes only videos that are new or changed. Clips are the
+            same as with ``preload=True``; memory is the page cache's, shared by workers and processes.
 
     Attributes:
         bad_files: The ``BadFile`` records found so far in this process.
@@ -148,6 +153,7 @@ class VideoFolder(Dataset[dict[str, Any]]):
         on_error: Literal["raise", "skip"] = "raise",
         validate: Literal["header", "full", "none"] = "header",
         preload: bool = False,
+        cache: str | os.PathLike[str] | ClipCache | None = None,
     ) -> None:
         from vidaug3d import io as vio  # lazy: needs PyAV
 
@@ -162,6 +168,21 @@ class VideoFolder(Dataset[dict[str, Any]]):
             raise fail("clips_per_video", clips_per_video, "an int >= 1")
         vio._check_clip_args(num_frames, stride, start, short)
         vio._target_size(size, keep_aspect, 1, 1)
+        if cache is not None and preload:
+            raise fail("preload", preload, "False when a cache is given (the cache already holds the frames)")
+        if cache is not None and not isinstance(cache, ClipCache):
+            cache = ClipCache(cache, size=size, keep_aspect=keep_aspect, grayscale=grayscale)
+        if isinstance(cache, ClipCache) and (cache.size, cache.keep_aspect, cache.grayscale) != (
+            None if size is None else (size, size) if isinstance(size, int) else tuple(size),
+            bool(keep_aspect),
+            bool(grayscale),
+        ):
+            raise fail(
+                "cache",
+                str(cache.root),
+                f"a clip cache of this dataset's size {size!r}, keep_aspect {keep_aspect}, grayscale {grayscale}",
+            )
+        self.cache: ClipCache | None = cache
         self.num_frames, self.stride, self.size = num_frames, stride, size
         self.keep_aspect, self.grayscale, self.start, self.short = keep_aspect, grayscale, start, short
         self.clips_per_video, self.seed, self.transform = clips_per_video, seed, transform
@@ -193,7 +214,16 @@ class VideoFolder(Dataset[dict[str, Any]]):
 
         keep = []
         frames: list[torch.Tensor] = []
+        cached: set[int] | None = None
+        if self.cache is not None:  # decoding into the cache is a full check of every file
+            entries, bad = self.cache.update(paths, progress=True, on_error=on_error)
+            self.bad_files += [BadFile(p, reason) for p, reason in bad]
+            cached = {i for i, e in enumerate(entries) if e is not None}
         for i, p in enumerate(paths):
+            if cached is not None:
+                if i in cached:
+                    keep.append(i)
+                continue
             if validate == "none" and not preload:
                 keep.append(i)
                 continue
@@ -254,21 +284,33 @@ class VideoFolder(Dataset[dict[str, Any]]):
         new.bad_files = list(self.bad_files)
         return new
 
+    def video_frames(self, video: int) -> torch.Tensor | Any:
+        """Every frame of video ``video`` as ``(C, N, H, W)`` uint8: the preloaded tensor or the cache's read-only
+        memory map (``numpy``); None without ``preload`` or ``cache``."""
+        if self.frames is not None:
+            return self.frames[video]
+        if self.cache is not None:
+            return self.cache.frames(self.paths[video])
+        return None
+
+    def _cached(self, video: int) -> Any:
+        assert self.cache is not None
+        return self.cache.frames(self.paths[video])
+
     def _load(self, video: int, index: int) -> torch.Tensor:
         from vidaug3d import io as vio
 
         g = torch.Generator().manual_seed(clip_seed(self.seed, index, self.epoch))
-        if self.frames is not None:
-            video_frames = self.frames[video]
+        if self.frames is not None or self.cache is not None:
+            frames = self.frames[video] if self.frames is not None else None
+            n = int(frames.shape[1]) if frames is not None else int(self._cached(video).shape[1])
             idx = vio.sample_indices(
-                int(video_frames.shape[1]),
-                self.num_frames,
-                stride=self.stride,
-                start=self.start,
-                generator=g,
-                short=self.short,
+                n, self.num_frames, stride=self.stride, start=self.start, generator=g, short=self.short
             )
-            return video_frames[:, idx]
+            if frames is not None:
+                return frames[:, idx]
+            assert self.cache is not None
+            return self.cache.read(self.paths[video], idx)
         return vio.read_clip(
             self.paths[video],
             self.num_frames,
@@ -302,28 +344,46 @@ class VideoFolder(Dataset[dict[str, Any]]):
         raise fail("root", str(self.root), "at least one readable video (every video failed to decode)")
 
 
+LUS_POCUS_ENV = "VIDAUG3D_LUS_POCUS"
+
+
 def lus_pocus(root: str | os.PathLike[str] | None = None, **kwargs: Any) -> VideoFolder:
     """The POCUS lung-ultrasound videos: binary ``consolidation`` labels, ``patient_id`` groups.
 
     Args:
-        root: The ``lus-pocus`` folder (with ``labels.csv``); None looks for ``../shared/data/lus-pocus`` from the
-            current directory and from this package's repository.
-        **kwargs: Passed on to ``VideoFolder`` (``num_frames``, ``size``, ``seed``, ...).
+        root: The ``lus-pocus`` folder (with ``labels.csv``). None: the folder named by the environment variable
+            ``VIDAUG3D_LUS_POCUS``, else ``../shared/data/lus-pocus`` and ``shared/data/lus-pocus`` from the
+            current directory. Nothing is looked up relative to the installed package.
+        **kwargs: Passed on to ``VideoFolder`` (``num_frames``, ``size``, ``seed``, ``cache``, ...).
 
     Returns:
         A ``VideoFolder``.
+
+    Raises:
+        VidaugError: No ``labels.csv`` in ``root`` or in any of the default places; the message lists where it
+            looked.
     """
-    if root is None:
-        here = Path(__file__).resolve().parents[1]
-        for cand in (Path.cwd() / "../shared/data/lus-pocus", here / "../shared/data/lus-pocus"):
-            if (cand / "labels.csv").is_file():
-                root = cand.resolve()
-                break
-        else:
-            raise fail("root", None, "the lus-pocus folder (not found at ../shared/data/lus-pocus)")
+    if root is not None:
+        tried = [Path(root)]
+    elif os.environ.get(LUS_POCUS_ENV):
+        tried = [Path(os.environ[LUS_POCUS_ENV])]
+    else:
+        tried = [Path.cwd() / "../shared/data/lus-pocus", Path.cwd() / "shared/data/lus-pocus"]
+    for cand in tried:
+        if (cand / "labels.csv").is_file():
+            found = cand.resolve()
+            break
+    else:
+        where = ", ".join(str(c.resolve()) for c in tried)
+        how = "" if root is not None else f" (pass root= or set {LUS_POCUS_ENV})"
+        raise fail(
+            "root",
+            None if root is None else str(root),
+            f"the lus-pocus folder with labels.csv; looked in: {where}{how}",
+        )
     kwargs.setdefault("label_column", "consolidation")
     kwargs.setdefault("group_column", "patient_id")
-    return VideoFolder(root, "labels.csv", **kwargs)
+    return VideoFolder(found, "labels.csv", **kwargs)
 
 
 class PhantomDataset(Dataset[dict[str, Any]]):

@@ -565,7 +565,7 @@ def brightness_contrast_(
 
 
 def intensity_factors(brightness: Tensor, contrast: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """``(scale, shift, active)`` of :func:`intensity_map_` for brightness then contrast."""
+    """``(scale, shift, active)`` of ``intensity_map_`` for brightness then contrast."""
     # in float64: the product is then rounded once, to the working dtype
     b, c = brightness.to(torch.float64), contrast.to(torch.float64)
     return b * c, b * (1.0 - c), (b != 1.0) | (c != 1.0)

@@ -56,7 +56,7 @@ class TransformParams:
         TransformParams.registry[cls.__name__] = cls
 
     def tensors(self) -> dict[str, Tensor]:
-        """The record's tensor fields (nested records are in :meth:`fields`)."""
+        """The record's tensor fields (nested records are in ``fields``)."""
         return {k: v for k, v in self.fields().items() if isinstance(v, Tensor)}
 
     def fields(self) -> dict[str, Tensor | TransformParams]:
@@ -97,7 +97,7 @@ class TransformParams:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> TransformParams:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of ``to_dict``."""
         try:
             cls = TransformParams.registry[d["type"]]
             kwargs: dict[str, Any] = {}

@@ -4,7 +4,7 @@ Geometry is in *image pixel coordinates*: ``x = col + 0.5`` to the right and ``y
 the centre of pixel ``(row, col)``, the origin at the image's top-left corner (the apex of a convex
 probe usually lies above the image, ``y < 0``).
 
-A :class:`ProbeGeometry` holds one probe per clip, sector (convex or phased array) or linear, as two
+A ``ProbeGeometry`` holds one probe per clip, sector (convex or phased array) or linear, as two
 coordinates per pixel:
 
 - *lateral* ``u``: sector: the beam angle ``atan2(x - apex_x, y - apex_y)`` in degrees (0 straight down,
@@ -13,12 +13,12 @@ coordinates per pixel:
 - *depth* ``d``: sector: the distance from the apex; linear: ``y``. Normalised
   ``d = (depth - near) / (far - near)``, 0 at the probe face and 1 at the deepest row imaged.
 
-The field of view is ``0 <= u <= 1 and 0 <= d <= 1`` at pixel centres (:func:`fov_mask`).
+The field of view is ``0 <= u <= 1 and 0 <= d <= 1`` at pixel centres (``fov_mask``).
 
 The value kernels (``depth_attenuation``, ``time_gain_compensation``, ``acoustic_shadow``, ``speckle``)
 multiply each pixel by a gain about the range's low end: ``lo + (x - lo) * gain``, clamped to the range
 (``value_range=None``: about 0, unclamped). With ``fov`` (an ``(n, 1, 1|T, H, W)`` bool mask, from
-:func:`fov_mask` or :func:`estimate_fov`) the pixels outside it are returned exactly as they were;
+``fov_mask`` or ``estimate_fov``) the pixels outside it are returned exactly as they were;
 without it the whole frame gets the gain, with ``d`` clamped to [0, 1] so that the gain outside the
 geometry is the gain at its nearest depth. Each comes as an in-place ``name_(x, ...)`` on a float
 working tensor (the engine's value stage) and a public ``name(video, ...)`` for uint8 or float video.
@@ -76,10 +76,10 @@ class ProbeGeometry:
         near: Sector: the probe face's distance from the apex (>= 0); linear: the top y.
         far: Sector: the deepest distance from the apex (> near); linear: the bottom y (> near).
 
-    Build one with :meth:`make_sector` or :meth:`make_linear`, join with :meth:`cat`, pick clips by
-    indexing (``geometry[1:3]``), serialise with :meth:`to_dict` / :meth:`from_dict`.
+    Build one with ``make_sector`` or ``make_linear``, join with ``cat``, pick clips by
+    indexing (``geometry[1:3]``), serialise with ``to_dict`` / ``from_dict``.
 
-    Example:
+    Examples:
         >>> g = ProbeGeometry.make_sector(apex=(32.0, -20.0), angles=(-35.0, 35.0), depths=(25.0, 80.0))
         >>> len(g), g.sector.tolist()
         (1, [True])
@@ -168,7 +168,7 @@ class ProbeGeometry:
 
     @classmethod
     def from_dict(cls, data: dict[str, list[float] | list[bool]]) -> ProbeGeometry:
-        """The inverse of :meth:`to_dict`."""
+        """The inverse of ``to_dict``."""
         missing = [f.name for f in fields(cls) if f.name not in data]
         if missing:
             raise fail("data", sorted(data), f"the keys {[f.name for f in fields(cls)]}")
@@ -200,7 +200,7 @@ def beam_coordinates(
 
     float64, on ``device``; see the module docstring for the definitions.
 
-    Example:
+    Examples:
         >>> g = ProbeGeometry.make_linear(x=(0.0, 4.0), y=(0.0, 2.0))
         >>> u, d = beam_coordinates(g, 2, 4)
         >>> u[0, 0, 0, 0].tolist(), d[0, 0, 0, :, 0].tolist()
@@ -236,7 +236,7 @@ def fov_mask(geometry: ProbeGeometry, H: int, W: int, device: torch.device | str
     Returns:
         The mask, broadcastable against ``(n, C, T, H, W)``.
 
-    Example:
+    Examples:
         >>> g = ProbeGeometry.make_sector(apex=(4.0, 0.0), angles=(-45.0, 45.0), depths=(0.0, 4.0))
         >>> fov_mask(g, 4, 8)[0, 0, 0].int().tolist()
         [[0, 0, 0, 1, 1, 0, 0, 0], [0, 0, 1, 1, 1, 1, 0, 0], [0, 1, 1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 1, 0, 0]]
@@ -337,9 +337,9 @@ def fit_probe(mask: Tensor, *, min_row: int = 3) -> ProbeGeometry:
         min_row: Rows with fewer pixels are ignored.
 
     Returns:
-        One :class:`ProbeGeometry` per clip (on the CPU).
+        One ``ProbeGeometry`` per clip (on the CPU).
 
-    Example:
+    Examples:
         >>> g = ProbeGeometry.make_sector(apex=(48.0, -30.0), angles=(-30.0, 30.0), depths=(40.0, 110.0))
         >>> fit = fit_probe(fov_mask(g, 80, 96))
         >>> [round(v, 0) for v in (fit.apex_x.item(), fit.apex_y.item(), fit.end.item(), fit.far.item())]
@@ -371,8 +371,8 @@ def estimate_fov(
        do not.
     2. Clean-up: a 3x3 opening (drops isolated pixels and thin strokes), then a 7x7 closing (fills
        the small holes that dark tissue leaves).
-    3. :func:`fit_probe` fits a sector or a rectangle, and the mask returned is that geometry
-       rasterised (:func:`fov_mask`): smooth edges, no holes, no overlays.
+    3. ``fit_probe`` fits a sector or a rectangle, and the mask returned is that geometry
+       rasterised (``fov_mask``): smooth edges, no holes, no overlays.
 
     Args:
         video: ``(n, C, T, H, W)``, uint8 or float.
@@ -384,7 +384,7 @@ def estimate_fov(
         ``(mask, geometry)``: the ``(n, 1, 1, H, W)`` bool mask on the video's device and the fitted
         geometry (CPU). Raises when a clip shows no field of view.
 
-    Example:
+    Examples:
         >>> g = ProbeGeometry.make_sector(apex=(40.0, -20.0), angles=(-40.0, 40.0), depths=(30.0, 90.0))
         >>> v = torch.rand(1, 1, 4, 72, 80, generator=torch.Generator().manual_seed(0)) * fov_mask(g, 72, 80)
         >>> mask, fit = estimate_fov(v)
@@ -463,7 +463,7 @@ def depth_attenuation_(
     fov: Tensor | None = None,
     value_range: ValueRange = _UNIT,
 ) -> Tensor:
-    """In place: gain ``(1 - floor) * exp(-mu * d) + floor``. See :func:`depth_attenuation`."""
+    """In place: gain ``(1 - floor) * exp(-mu * d) + floor``. See ``depth_attenuation``."""
     _check_work(x)
     m = _p64("mu", mu, x, at_least=0.0)
     lf = _p64("floor", floor, x, at_least=0.0)
@@ -498,7 +498,7 @@ def depth_attenuation(
     Returns:
         The attenuated video, same dtype and device.
 
-    Example:
+    Examples:
         >>> g = ProbeGeometry.make_linear(x=(0.0, 1.0), y=(0.0, 2.0))
         >>> v = torch.ones(1, 1, 1, 2, 1)
         >>> [round(a, 4) for a in depth_attenuation(v, g, torch.tensor([2.0]), torch.tensor([0.5])).flatten().tolist()]
@@ -545,7 +545,7 @@ def time_gain_compensation_(
     fov: Tensor | None = None,
     value_range: ValueRange = _UNIT,
 ) -> Tensor:
-    """In place: a smooth gain curve along depth through ``K`` control points. See :func:`time_gain_compensation`."""
+    """In place: a smooth gain curve along depth through ``K`` control points. See ``time_gain_compensation``."""
     _check_work(x)
     _, d = _depth(geometry, x)
     return _apply_gain_(x, _tgc_gain(d, gains, x), fov, value_range)
@@ -576,7 +576,7 @@ def time_gain_compensation(
     Returns:
         The compensated video, same dtype and device.
 
-    Example:
+    Examples:
         >>> g = ProbeGeometry.make_linear(x=(0.0, 1.0), y=(0.0, 4.0))
         >>> v = torch.full((1, 1, 1, 4, 1), 0.5)
         >>> time_gain_compensation(v, g, torch.tensor([[1.0, 2.0]])).flatten().tolist()
@@ -600,7 +600,7 @@ def acoustic_shadow_(
     fov: Tensor | None = None,
     value_range: ValueRange = _UNIT,
 ) -> Tensor:
-    """In place: darken a Gaussian band along a beam beyond a depth. See :func:`acoustic_shadow`."""
+    """In place: darken a Gaussian band along a beam beyond a depth. See ``acoustic_shadow``."""
     _check_work(x)
     pos = _p64("position", position, x)
     wid = _p64("width", width, x, above=0.0)
@@ -645,7 +645,7 @@ def acoustic_shadow(
     Returns:
         The shadowed video, same dtype and device.
 
-    Example:
+    Examples:
         >>> g = ProbeGeometry.make_linear(x=(0.0, 3.0), y=(0.0, 2.0))
         >>> v = torch.ones(1, 1, 1, 2, 3)
         >>> out = acoustic_shadow(v, g, *torch.tensor([[0.5], [0.01], [1.0], [0.5]]))
@@ -685,7 +685,7 @@ def speckle_(
     fov: Tensor | None = None,
     value_range: ValueRange = _UNIT,
 ) -> Tensor:
-    """In place: multiply by ``1 + strength * (field - 1)``. See :func:`speckle`."""
+    """In place: multiply by ``1 + strength * (field - 1)``. See ``speckle``."""
     _check_work(x)
     f = _check_field(field, x)
     gain = f if strength is None else (f - 1.0).mul_(param("strength", strength, x, at_least=0.0)).add_(1.0)
@@ -703,7 +703,7 @@ def speckle(
     """Multiplicative speckle: ``x * (1 + strength * (field - 1))`` about ``lo``, clamped.
 
     The kernel draws nothing: ``field`` is a unit-mean multiplicative noise field supplied by the
-    caller, e.g. :func:`rayleigh_field` or :func:`gamma_field` of uniforms keyed per clip like the
+    caller, e.g. ``rayleigh_field`` or ``gamma_field`` of uniforms keyed per clip like the
     Gaussian noise. ``strength`` blends it in (0 = no change, 1 = the full field).
 
     Args:
@@ -716,7 +716,7 @@ def speckle(
     Returns:
         The speckled video, same dtype and device.
 
-    Example:
+    Examples:
         >>> v = torch.full((1, 1, 1, 1, 2), 0.5)
         >>> speckle(v, torch.tensor([0.5, 1.5]).view(1, 1, 1, 1, 2), torch.tensor([0.5])).flatten().tolist()
         [0.375, 0.625]
@@ -732,7 +732,7 @@ def rayleigh_field(uniform: Tensor) -> Tensor:
     Rayleigh is the envelope of fully developed speckle; the scale ``sqrt(2 / pi)`` makes the mean 1
     (its standard deviation is then ``sqrt(4 / pi - 1) ~ 0.52``). Elementwise, any shape and dtype.
 
-    Example:
+    Examples:
         >>> u = torch.rand(200_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         >>> round(rayleigh_field(u).mean().item(), 2)
         1.0
@@ -747,7 +747,7 @@ def gamma_field(uniforms: Tensor) -> Tensor:
     The mean of ``k`` unit exponentials ``-log(1 - u_i)``: Gamma(shape ``k``, scale ``1 / k``), mean 1,
     variance ``1 / k`` (``k`` looks, as multi-look speckle). ``uniforms`` is ``(k, *shape)`` in [0, 1).
 
-    Example:
+    Examples:
         >>> u = torch.rand(4, 100_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
         >>> f = gamma_field(u)
         >>> round(f.mean().item(), 2), round(f.var().item(), 2)

@@ -1,0 +1,238 @@
+"""The study's report: result tables (Markdown, generated from ``results.json``), the paper's Table 3 beside ours,
+paired comparisons, and pooling of several runs. Plots are :mod:`reference.plots`.
+
+Example:
+    >>> print(paper_table().splitlines()[2])
+    | SSL feature extractor (BYOL) | 38 | 0.78 | 0.69 | 0.86 | 0.86 |
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from reference import evaluate as E
+
+# The paper's Table 3 (test set, 100 % labels), from ../shared/PAPER.md: model -> (params, acc, sens, spec, AUC)
+PAPER_TABLE3 = (
+    ("SSL feature extractor (BYOL)", 38, 0.78, 0.69, 0.86, 0.86),
+    ("SSL fine-tuned (BYOL)", 133_880, 0.84, 0.74, 0.92, 0.91),
+    ("SSL feature extractor (SimCLR)", 38, 0.76, 0.55, 0.94, 0.87),
+    ("SSL fine-tuned (SimCLR)", 133_880, 0.79, 0.68, 0.89, 0.89),
+)
+
+
+def paper_table() -> str:
+    """The paper's Table 3 as Markdown (its numbers, on its data)."""
+    lines = [
+        "| model (paper) | trainable params | accuracy | sensitivity | specificity | AUC |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {m} | {p:,} | {a:.2f} | {s:.2f} | {sp:.2f} | {auc:.2f} |" for m, p, a, s, sp, auc in PAPER_TABLE3
+    ]
+    return "\n".join(lines)
+
+
+# (label, (tag, model) of a, (tag, model) of b): the comparisons of the paper's claims, paired on the same videos
+PAIRS = (
+    ("SSL Fine-Tuned - Fully-Supervised", ("byol", "ssl_ft"), ("byol", "sup")),
+    ("SSL Feature Extractor - Random Feature Extractor", ("byol", "ssl_fe"), ("byol", "rand_fe")),
+    ("SSL Fine-Tuned: BYOL - BYOL (paper's recipe)", ("byol", "ssl_ft"), ("byol_paper", "ssl_ft")),
+    ("SSL Feature Extractor: BYOL - BYOL (paper's recipe)", ("byol", "ssl_fe"), ("byol_paper", "ssl_fe")),
+    ("SSL Fine-Tuned: BYOL - BYOL without temporal aug.", ("byol", "ssl_ft"), ("byol_notemporal", "ssl_ft")),
+    ("SSL Fine-Tuned: BYOL - SimCLR", ("byol", "ssl_ft"), ("simclr", "ssl_ft")),
+    (
+        "SSL Feature Extractor: BYOL - BYOL without temporal aug.",
+        ("byol", "ssl_fe"),
+        ("byol_notemporal", "ssl_fe"),
+    ),
+    ("SSL Feature Extractor: BYOL - SimCLR", ("byol", "ssl_fe"), ("simclr", "ssl_fe")),
+)
+
+
+def paired_rows(
+    records: Sequence[dict[str, Any]], labels: np.ndarray, groups: np.ndarray, *, n_boot: int, seed: int
+) -> list[dict[str, Any]]:
+    """AUC differences of ``PAIRS`` at every fraction both sides have, with paired patient-bootstrap CIs."""
+    have = {(r["tag"], r["model"], r["fraction"]) for r in records}
+    rows = []
+    for name, a, b in PAIRS:
+        for fraction in sorted({f for (_, _, f) in have}, reverse=True):
+            if (*a, fraction) not in have or (*b, fraction) not in have:
+                continue
+            va_, pa = E.pooled_probs(records, *a, fraction)
+            vb_, pb = E.pooled_probs(records, *b, fraction)
+            assert np.array_equal(va_, vb_)
+            d, lo, hi, p = E.paired_difference_ci(
+                labels[va_], pa, pb, groups[va_], metric="auc", n_boot=n_boot, seed=seed
+            )
+            rows.append(
+                {"comparison": name, "fraction": fraction, "auc_diff": d, "low": lo, "high": hi, "p": p}
+            )
+    return rows
+
+
+def _fmt(cell: dict[str, float]) -> str:
+    if cell is None or math.isnan(cell["mean"]):
+        return "n/a"
+    if math.isnan(cell["low"]):
+        return f"{cell['mean']:.3f}"
+    return f"{cell['mean']:.3f} [{cell['low']:.3f}, {cell['high']:.3f}]"
+
+
+def tables_markdown(results: dict[str, Any]) -> str:
+    """Markdown tables of the study's results (Table 3 shape, label-fraction table, saliency)."""
+    lines: list[str] = []
+    real = results.get("real")
+    if real:
+        lines += [
+            "### The paper's Table 3 (its test set of 253 videos, 100 % labels; its numbers)",
+            "",
+            paper_table(),
+            "",
+        ]
+        lines += [
+            f"### {real['source']}: four models, 100 % labels (Table 3 shape)",
+            "",
+            "| model | pretraining | accuracy | sensitivity | specificity | AUC |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for r in real["rows"]:
+            if r["fraction"] == 1.0:
+                lines.append(
+                    f"| {E.MODEL_NAMES[r['model']]} | {r['tag'] if r['model'].startswith('ssl') else '-'} | "
+                    + " | ".join(_fmt(r[m]) for m in E.METRICS)
+                    + " |"
+                )
+        lines += ["", f"### {real['source']}: AUC and accuracy against label fraction (Fig. 3)", ""]
+        fr = sorted({r["fraction"] for r in real["rows"]}, reverse=True)
+        for metric in ("auc", "accuracy"):
+            lines += [
+                f"{metric}:",
+                "",
+                "| model | " + " | ".join(f"{f:.0%}" for f in fr) + " |",
+                "| --- |" + " --- |" * len(fr),
+            ]
+            keys = sorted({(r["tag"], r["model"]) for r in real["rows"]})
+            for tag, kind in keys:
+                cells = {
+                    r["fraction"]: r[metric] for r in real["rows"] if (r["tag"], r["model"]) == (tag, kind)
+                }
+                label = E.MODEL_NAMES[kind] + (f" ({tag})" if kind.startswith("ssl") else "")
+                lines.append(f"| {label} | " + " | ".join(_fmt(cells.get(f)) for f in fr) + " |")
+            lines.append("")
+        if real.get("paired"):
+            lines += [
+                "Paired AUC differences (same videos, patient-level paired bootstrap; p = share of resamples <= 0):",
+                "",
+                "| comparison | labels | AUC difference [95 % CI] | p |",
+                "| --- | --- | --- | --- |",
+            ]
+            for r in real["paired"]:
+                lines.append(
+                    f"| {r['comparison']} | {r['fraction']:.0%} | {r['auc_diff']:+.3f} [{r['low']:+.3f}, "
+                    f"{r['high']:+.3f}] | {r['p']:.3f} |"
+                )
+            lines.append("")
+    ph = results.get("phantom")
+    if ph:
+        lines += [
+            "### Phantom: four models, 100 % labels",
+            "",
+            "| model | accuracy | sensitivity | specificity | AUC |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for r in ph["rows"]:
+            lines.append(
+                f"| {E.MODEL_NAMES[r['model']]} | " + " | ".join(_fmt(r[m]) for m in E.METRICS) + " |"
+            )
+        lines += [
+            "",
+            "### Phantom: occlusion saliency against the consolidation boxes (mean [95 % t-interval] over videos)",
+            "",
+            "| saliency of | score | IoU | weighted IoU | videos |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for name, s in ph["saliency"].items():
+            kind, score = name.split("/")
+            label = E.MODEL_NAMES.get(kind, {"ssl": "SSL encoder", "rand": "Random encoder"}.get(kind, kind))
+            iou = {"mean": s["iou"][0], "low": s["iou"][1], "high": s["iou"][2]}
+            wiou = {"mean": s["wiou"][0], "low": s["wiou"][1], "high": s["wiou"][2]}
+            lines.append(f"| {label} | {score} | {_fmt(iou)} | {_fmt(wiou)} | {s['n_videos']} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj
+
+
+def combine_results(
+    paths: Sequence[str], out: str, data: str, n_boot: int = 1000, seed: int = 0
+) -> dict[str, Any]:
+    """Pool the real-video records of several study runs (e.g. different seeds) and redo the tables and plots.
+
+    Records of the same (method, model, fraction, seed) must not appear twice. Labels and patients come from the
+    first run's ``results.json`` or, for runs that did not store them, from ``<data>/labels.csv`` (the order the
+    study reads it in).
+    """
+    from types import SimpleNamespace
+
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    records: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for path, run in zip(paths, runs, strict=True):
+        if not run.get("real"):
+            raise SystemExit(f"--combine: {path} has no real-video part")
+        for r in run["real"]["records"]:
+            key = (r["tag"], r["model"], r["fraction"], r["seed"], tuple(r["videos"]))
+            if key in seen:
+                raise SystemExit(f"--combine: {path} repeats records of {key[:4]} (same seed twice?)")
+            seen.add(key)
+            records.append(r)
+    first = runs[0]["real"]
+    if "labels" in first:
+        labels, groups = np.asarray(first["labels"]), np.asarray(first["groups"])
+    else:
+        rows = list(csv.DictReader((Path(data) / "labels.csv").open()))
+        labels = np.array([int(r["consolidation"]) for r in rows])
+        groups = np.array([int(r["patient_id"]) for r in rows])
+    stub = SimpleNamespace(labels=labels, groups=groups)
+    real = {
+        "rows": E.summarize(records, stub, n_boot=n_boot, seed=seed),  # type: ignore[arg-type]
+        "paired": paired_rows(records, labels, groups, n_boot=n_boot, seed=seed),
+        "records": records,
+        "source": first.get("source", "real POCUS videos") + f" (combined from {len(paths)} runs)",
+        "combined_from": list(paths),
+    }
+    results = {"real": real}
+    outdir = Path(out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    md = tables_markdown(results)
+    (outdir / "results.md").write_text(md + "\n")
+    (outdir / "results.json").write_text(json.dumps(jsonable(results), indent=1))
+    try:
+        from reference import plots
+
+        plots.write_all(results, None, outdir / "plots")
+    except ImportError as exc:
+        print(f"plots skipped: {exc}")
+    print(md)
+    return results

@@ -1,0 +1,87 @@
+"""Recipe files for the trainer: values from the file, flags over them, the resolved config saved with the run,
+and errors that name the key and the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reference.config import Config, ConfigError, load_config_file, parse_args
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_file_values_and_flags_over_them(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("epochs: 3\nlr: 1\nmomentum-cosine: true\nno_temporal: true\ndata: null\n")
+    cfg = parse_args(["--config", str(f), "--epochs", "5"])
+    assert (cfg.epochs, cfg.lr, cfg.momentum_cosine, cfg.no_temporal) == (5, 1.0, True, True)
+    assert isinstance(cfg.lr, float) and cfg.config == str(f)
+    assert parse_args(["--config", str(f), "--no-momentum-cosine"]).momentum_cosine is False
+    j = tmp_path / "r.json"
+    j.write_text(json.dumps({"batch_size": 4, "method": "simclr"}))
+    assert (parse_args(["--config", str(j)]).batch_size, parse_args(["--config", str(j)]).method) == (
+        4,
+        "simclr",
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("epochz: 3\n", "key 'epochz': unknown key"),
+        ("epochs: 2.5\n", "key 'epochs': got 2.5 (float), expected an integer"),
+        ("epochs: '3'\n", "key 'epochs': got '3' (str), expected an integer"),
+        ("probe: yes please\n", "key 'probe': got 'yes please' (str), expected true or false"),
+        ("lr: -1\n", "key 'lr': got -1.0, expected a number > 0"),
+        ("momentum: 1.5\n", "key 'momentum': got 1.5, expected a number in [0, 1]"),
+        ("method: moco\n", "key 'method': got 'moco', expected one of ['byol', 'simclr']"),
+        ("- 1\n- 2\n", "holds a list, expected a mapping"),
+        ("epochs: [\n", "cannot parse"),
+    ],
+)
+def test_bad_files_name_the_key_and_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, needle: str
+) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(SystemExit):
+        parse_args(["--config", str(f)])
+    err = capsys.readouterr().err
+    assert needle in err and str(f) in err, err
+
+
+def test_a_flag_overriding_a_bad_value_is_named_as_the_flag(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "ok.yaml"
+    f.write_text("lr: 0.001\n")
+    with pytest.raises(SystemExit):
+        parse_args(["--config", str(f), "--lr", "-2"])
+    err = capsys.readouterr().err
+    assert "--lr: got -2.0" in err and str(f) not in err
+    with pytest.raises(SystemExit):
+        parse_args(["--config", str(tmp_path / "missing.yaml")])
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_shipped_recipes_are_valid() -> None:
+    for name in ("pocus.yaml", "paper.yaml"):
+        values = load_config_file(REPO / "reference" / "configs" / name)
+        Config(**values).validate()
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config_file(REPO / "reference" / "configs" / "study.yaml")  # a study file, not a trainer recipe
+
+
+def test_resolved_config_is_saved_with_the_run(tmp_path: Path) -> None:
+    from reference import train_byol
+
+    f = tmp_path / "r.yaml"
+    f.write_text(
+        "n_videos: 8\nframes: 4\nsize: 16\nbatch_size: 4\nproj_hidden: 16\nproj_dim: 8\nwidth: 0.5\n"
+    )
+    train_byol.main(
+        ["--config", str(f), "--max-steps", "1", "--no-progress", "--no-probe", "--out", str(tmp_path / "o")]
+    )
+    saved = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert saved["n_videos"] == 8 and saved["max_steps"] == 1 and saved["config"] == str(f)
