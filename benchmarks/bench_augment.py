@@ -1,9 +1,10 @@
-"""Time the paper's augmentation pipeline: vidaug3d against kornia, a per-clip loop and the machine's floor.
+"""Time vidaug3d's pipelines against kornia, a per-clip loop and the machine's floor.
 
 One process, one run, side by side. For every configuration (shape, dtype, one or two views) each method is
 warmed up, then timed in interleaved rounds (one block of calls per method per round, so that a change in
 machine load hits all methods alike); the figure is the median over rounds of the per-call time, with its
-interquartile range. Methods (all implement the paper's Table 2 pipeline with per-clip parameters):
+interquartile range. Two pipelines (``--pipeline``). ``paper`` (the default): the paper's Table 2 pipeline with
+per-clip parameters; its methods:
 
 - ``vidaug3d``: ``vidaug3d.presets.paper()``, the fused ``Compose``.
 - ``vidaug3d_unfused``: ``Compose(..., fuse=False)``: one stage per transform, in the same executor.
@@ -20,6 +21,16 @@ interquartile range. Methods (all implement the paper's Table 2 pipeline with pe
   ``torch.randn`` of the batch's size (uint8: plus the conversion to float and back). No correct
   implementation of the pipeline can do less work.
 - ``copy``: ``video.clone()``, the memory-bandwidth reference.
+- ``vidaug3d_baseline`` (with ``--baseline DIR``): ``presets.paper()`` of another vidaug3d checkout (for example an
+  older commit, ``git archive COMMIT vidaug3d | tar -x -C DIR``), imported under another module name, so that the
+  old and new engines are timed in the same process and the same rounds.
+
+``ssl``: a self-supervised recipe on ``(8, 3, 32, 128, 128)`` and ``(8, 3, 32, 160, 160)``,
+``Compose([RandomTemporalCrop(16), RandomResizedCrop(112, scale=(0.2, 1.0)), RandomHorizontalFlip(),
+ColorJitter(0.4, 0.4)])`` (``vidaug3d``, ``vidaug3d_unfused``); ``kornia``: ``VideoSequential(RandomResizedCrop,
+RandomHorizontalFlip, ColorJitter(p=1), same_on_frame=True)`` after a temporal crop by indexing (a random start per
+clip, one batched gather); ``floor``: that gather plus one ``grid_sample`` producing the crop-resized
+``(B, C*16, 112, 112)`` (uint8: plus the conversions); ``copy``.
 
 Usage::
 
@@ -29,6 +40,8 @@ Usage::
     python benchmarks/bench_augment.py --compile        # also torch.compile the vidaug3d pipeline (and replay)
     python benchmarks/bench_augment.py --profile        # torch.profiler table of the fused pipeline
     python benchmarks/bench_augment.py --report FILE    # re-print the tables of a saved run
+    python benchmarks/bench_augment.py --pipeline ssl   # the SSL pipeline against kornia and its floor
+    python benchmarks/bench_augment.py --baseline DIR   # also time presets.paper() of the vidaug3d in DIR
 
 ``--compile`` adds ``vidaug3d_compiled`` (``torch.compile`` of the whole call, sampling included) and, to
 separate the data path from parameter sampling, ``vidaug3d_replay`` / ``vidaug3d_compiled_replay`` (eager and
@@ -38,6 +51,7 @@ compiled calls that replay one record). A compile failure is recorded as an erro
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import random
@@ -48,6 +62,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -96,6 +111,20 @@ ALL_METHODS = [
     "copy",
 ]
 DTYPES = {"float32": torch.float32, "uint8": torch.uint8}
+
+# The SSL recipe of issue 10: temporal crop of 16 from 32, random resized crop to 112, flip, colour.
+SSL_FRAMES = 16
+SSL_SIZE = 112
+SSL_CROP_SCALE = (0.2, 1.0)
+SSL_CROP_RATIO = (3 / 4, 4 / 3)
+SSL_FLIP_P = 0.5
+SSL_BRIGHTNESS = 0.4
+SSL_CONTRAST = 0.4
+SSL_SHAPES = [(8, 3, 32, 128, 128), (8, 3, 32, 160, 160)]
+SSL_QUICK_SHAPES = [(2, 1, 12, 24, 24), (2, 3, 12, 20, 20)]
+SSL_QUICK_OUT = (8, 16)  # (frames, size) of the quick run: the tiny shapes cannot hold 16 frames of 112
+SSL_METHODS = ["vidaug3d", "vidaug3d_unfused", "kornia", "floor", "copy"]
+PIPELINE_METHODS = {"paper": [*ALL_METHODS, "vidaug3d_baseline"], "ssl": SSL_METHODS}
 
 Output = Tensor | tuple[Tensor, ...]
 
@@ -348,6 +377,165 @@ def build_copy(video: Tensor, views: int) -> Callable[[], Output]:
     return _views(video.clone, views)
 
 
+# --------------------------------------------------------------------------------------------------------------
+# Another vidaug3d (an older commit), imported under its own module name beside the checkout's
+# --------------------------------------------------------------------------------------------------------------
+
+_BASELINES: dict[Path, ModuleType] = {}
+
+
+def load_baseline(root: Path) -> ModuleType:
+    """Import the ``vidaug3d`` package found in ``root`` as ``vidaug3d_baseline`` (once per process).
+
+    The package's own modules import each other relatively, so under another name it is a second, independent
+    copy beside ``import vidaug3d``: both engines can be timed in one process, in the same rounds.
+    """
+    root = root.resolve()
+    if root in _BASELINES:
+        return _BASELINES[root]
+    init = root / "vidaug3d" / "__init__.py"
+    if not init.is_file():
+        raise Unavailable(f"--baseline {root}: no vidaug3d/__init__.py there")
+    name = "vidaug3d_baseline"
+    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(init.parent)])
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise Unavailable(f"--baseline {root}: import failed: {type(exc).__name__}: {exc}") from exc
+    _BASELINES[root] = module
+    return module
+
+
+def build_vidaug3d_baseline(video: Tensor, views: int, root: Path | None) -> Callable[[], Output]:
+    if root is None:
+        raise Unavailable("no --baseline given")
+    va_old = load_baseline(root)
+    aug = va_old.presets.paper()
+    g = torch.Generator().manual_seed(0)
+    if views == 2:
+        two = va_old.TwoViews(aug)
+        return lambda: tuple(two(video, generator=g))
+    return lambda: aug(video, generator=g)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The SSL pipeline: temporal crop, random resized crop, flip, colour
+# --------------------------------------------------------------------------------------------------------------
+
+
+def crop_theta(H: int, W: int, rng: random.Random) -> list[list[float]]:
+    """A random resized crop box (``SSL_CROP_SCALE`` of the area, log-uniform aspect in ``SSL_CROP_RATIO``,
+    clamped to the frame) as the ``2 x 3`` output->input matrix of ``F.affine_grid`` (normalised coordinates)."""
+    area = rng.uniform(*SSL_CROP_SCALE) * H * W
+    ratio = math.exp(rng.uniform(math.log(SSL_CROP_RATIO[0]), math.log(SSL_CROP_RATIO[1])))
+    w = min(W, math.sqrt(area * ratio))
+    h = min(H, math.sqrt(area / ratio))
+    x0, y0 = rng.uniform(0, W - w), rng.uniform(0, H - h)
+    cx, cy = (x0 + w / 2) / W * 2 - 1, (y0 + h / 2) / H * 2 - 1
+    return [[w / W, 0.0, cx], [0.0, h / H, cy]]
+
+
+def crop_index(B: int, T: int, frames: int, device: torch.device, g: torch.Generator) -> Tensor:
+    """``(B, frames)`` frame map of a temporal crop: one random start per clip."""
+    start = torch.randint(0, T - frames + 1, (B,), generator=g)
+    return (start[:, None] + torch.arange(frames)).to(device, non_blocking=True)
+
+
+def ssl_pipeline(va: ModuleType, frames: int, size: int, *, fuse: bool = True) -> Any:
+    return va.Compose(
+        [
+            va.RandomTemporalCrop(frames),
+            va.RandomResizedCrop(size, scale=SSL_CROP_SCALE, ratio=SSL_CROP_RATIO),
+            va.RandomHorizontalFlip(SSL_FLIP_P),
+            va.ColorJitter(SSL_BRIGHTNESS, SSL_CONTRAST),
+        ],
+        fuse=fuse,
+    )
+
+
+def build_ssl_vidaug3d(
+    video: Tensor, views: int, frames: int, size: int, *, fuse: bool = True
+) -> Callable[[], Output]:
+    try:
+        import vidaug3d as va
+
+        aug = ssl_pipeline(va, frames, size, fuse=fuse)
+    except Exception as exc:
+        raise Unavailable(f"vidaug3d not usable: {type(exc).__name__}: {exc}") from exc
+    g = torch.Generator().manual_seed(0)
+    if views == 2:
+        two = va.TwoViews(aug)
+        return lambda: tuple(two(video, generator=g))
+    return lambda: aug(video, generator=g)
+
+
+def build_ssl_kornia(video: Tensor, views: int, frames: int, size: int) -> Callable[[], Output]:
+    try:
+        import kornia.augmentation as K
+    except Exception as exc:
+        raise Unavailable(f"kornia not importable: {exc}") from exc
+    seq = K.VideoSequential(
+        K.RandomResizedCrop((size, size), scale=SSL_CROP_SCALE, ratio=SSL_CROP_RATIO),
+        K.RandomHorizontalFlip(p=SSL_FLIP_P),
+        K.ColorJitter(brightness=SSL_BRIGHTNESS, contrast=SSL_CONTRAST, p=1.0),
+        data_format="BCTHW",
+        same_on_frame=True,
+    ).to(video.device)
+    g = torch.Generator().manual_seed(0)
+    B, _, T = video.shape[:3]
+
+    def one() -> Tensor:
+        # the temporal crop first, on the input dtype (cheapest for uint8): one batched gather
+        x = gather_frames(video, crop_index(B, T, frames, video.device, g))
+        return from_unit_float(seq(to_unit_float(x)), video.dtype)
+
+    return _views(one, views)
+
+
+def build_ssl_floor(video: Tensor, views: int, frames: int, size: int) -> Callable[[], Output]:
+    rng = random.Random(0)
+    g = torch.Generator().manual_seed(0)
+    B, C, T, H, W = video.shape
+    batch = torch.arange(B, device=video.device)[:, None]
+
+    def one() -> Tensor:
+        # (B, frames, C, H, W), contiguous: the frames of each clip's window, viewed as (B, frames*C, H, W)
+        x = video.transpose(1, 2)[batch, crop_index(B, T, frames, video.device, g)]
+        x = x.reshape(B, frames * C, H, W)
+        if x.dtype == torch.uint8:
+            x = x.float()
+        theta = torch.tensor([crop_theta(H, W, rng) for _ in range(B)], device=video.device)
+        grid = F.affine_grid(theta, [B, frames * C, size, size], align_corners=False)
+        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        return out.to(video.dtype).view(B, frames, C, size, size).transpose(1, 2)
+
+    return _views(one, views)
+
+
+def builders(
+    pipeline: str, args: argparse.Namespace
+) -> dict[str, Callable[[Tensor, int], Callable[[], Output]]]:
+    """The method builders of a pipeline, each ``(video, views) -> zero-argument callable``."""
+    if pipeline == "ssl":
+        frames, size = args.ssl_out
+        return {
+            "vidaug3d": lambda v, n: build_ssl_vidaug3d(v, n, frames, size),
+            "vidaug3d_unfused": lambda v, n: build_ssl_vidaug3d(v, n, frames, size, fuse=False),
+            "kornia": lambda v, n: build_ssl_kornia(v, n, frames, size),
+            "floor": lambda v, n: build_ssl_floor(v, n, frames, size),
+            "copy": build_copy,
+        }
+    return {
+        **BUILDERS,
+        **EXTRA_BUILDERS,
+        "vidaug3d_baseline": lambda v, n: build_vidaug3d_baseline(v, n, args.baseline),
+    }
+
+
 BUILDERS: dict[str, Callable[[Tensor, int], Callable[[], Output]]] = {
     "vidaug3d": build_vidaug3d,
     "vidaug3d_unfused": lambda v, n: build_vidaug3d(v, n, fuse=False),
@@ -370,6 +558,14 @@ LABELS = {
     "kornia_pf": "kornia, noise per frame (paper semantics)",
     "loop": "per-clip Python loop (torch ops)",
     "floor": "floor: grid_sample + randn",
+    "copy": "copy: video.clone()",
+    "vidaug3d_baseline": "vidaug3d fused Compose of the --baseline checkout",
+}
+SSL_LABELS = {
+    "vidaug3d": "vidaug3d SSL Compose (temporal crop, resized crop, flip, colour)",
+    "vidaug3d_unfused": "vidaug3d SSL Compose, fuse=False",
+    "kornia": "kornia VideoSequential(RandomResizedCrop, flip, ColorJitter) after a temporal-crop gather",
+    "floor": "floor: temporal-crop gather + one grid_sample to the output size",
     "copy": "copy: video.clone()",
 }
 
@@ -409,12 +605,15 @@ def run_config(
     methods: list[str],
     args: argparse.Namespace,
     device: torch.device,
+    pipeline: str = "paper",
 ) -> list[dict]:
     """Warm up, calibrate and time every (method, views) pair of one shape and dtype in interleaved rounds.
 
     One view and two views are timed in the same rounds, so that their ratio sees the same machine load.
     """
     video = make_video(shape, dtype, device)
+    builds = builders(pipeline, args)
+    labels = SSL_LABELS if pipeline == "ssl" else LABELS
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     fns: dict[tuple[str, int], Callable[[], Output]] = {}
     numbers: dict[tuple[str, int], int] = {}
@@ -423,7 +622,8 @@ def run_config(
             key = (name, views)
             row: dict[str, Any] = {
                 "method": name,
-                "label": LABELS[name],
+                "pipeline": pipeline,
+                "label": labels[name],
                 "shape": list(shape),
                 "dtype": dtype,
                 "views": views,
@@ -433,8 +633,7 @@ def run_config(
             }
             rows[key] = row
             try:
-                build = EXTRA_BUILDERS.get(name) or BUILDERS[name]
-                fn = build(video, views)
+                fn = builds[name](video, views)
                 t0 = time.perf_counter()
                 out = fn()  # first call: lazy init (and compilation for torch.compile)
                 row["first_call_s"] = round(time.perf_counter() - t0, 4)
@@ -482,6 +681,10 @@ def run_config(
             row["x_kornia_cpu_time"] = rows[("kornia", views)]["cpu_median_s"] / row["cpu_median_s"]
         if ("floor", views) in times:
             row["x_floor"] = row["median_s"] / rows[("floor", views)]["median_s"]
+        if ("vidaug3d_baseline", views) in times:
+            base = rows[("vidaug3d_baseline", views)]
+            row["x_baseline"] = row["median_s"] / base["median_s"]
+            row["x_baseline_cpu_time"] = row["cpu_median_s"] / base["cpu_median_s"]
     return list(rows.values())
 
 
@@ -492,14 +695,19 @@ EXTRA_BUILDERS: dict[str, Callable[[Tensor, int], Callable[[], Output]]] = {
 }
 
 
-def record_size(cfg: Config, device: torch.device) -> dict[str, Any]:
+def record_size(
+    cfg: Config,
+    device: torch.device,
+    pipeline: str = "paper",
+    ssl_out: tuple[int, int] = (SSL_FRAMES, SSL_SIZE),
+) -> dict[str, Any]:
     """Bytes per clip of the vidaug3d parameter record: as JSON (``to_dict``) and as tensors in memory."""
     video = make_video(cfg.shape, cfg.dtype, device)
-    out: dict[str, Any] = {"shape": list(cfg.shape), "dtype": cfg.dtype}
+    out: dict[str, Any] = {"shape": list(cfg.shape), "dtype": cfg.dtype, "pipeline": pipeline}
     try:
         import vidaug3d as va
 
-        aug = va.presets.paper()
+        aug = ssl_pipeline(va, *ssl_out) if pipeline == "ssl" else va.presets.paper()
         _, params = aug(video, generator=torch.Generator().manual_seed(0), return_params=True)
     except Exception as exc:
         out.update(status="unavailable", error=f"{type(exc).__name__}: {exc}")
@@ -535,15 +743,28 @@ def _tensor_bytes(obj: object, seen: set[int]) -> int:
     return 0
 
 
-def profile_fused(cfg: Config, device: torch.device, calls: int, row_limit: int) -> dict[str, Any]:
-    """torch.profiler over ``calls`` calls of the fused pipeline: the top ops by self time."""
+def profile_fused(
+    cfg: Config,
+    device: torch.device,
+    calls: int,
+    row_limit: int,
+    build: Callable[[Tensor, int], Callable[[], Output]] = build_vidaug3d,
+    method: str = "vidaug3d",
+) -> dict[str, Any]:
+    """torch.profiler over ``calls`` calls of the fused pipeline (``build``): the top ops by self time."""
     from torch.profiler import ProfilerActivity, profile
 
     video = make_video(cfg.shape, cfg.dtype, device)
     try:
-        fn = build_vidaug3d(video, cfg.views)
+        fn = build(video, cfg.views)
     except Unavailable as exc:
-        return {"shape": list(cfg.shape), "dtype": cfg.dtype, "status": "unavailable", "error": str(exc)}
+        return {
+            "method": method,
+            "shape": list(cfg.shape),
+            "dtype": cfg.dtype,
+            "status": "unavailable",
+            "error": str(exc),
+        }
     for _ in range(2):
         fn()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -558,6 +779,7 @@ def profile_fused(cfg: Config, device: torch.device, calls: int, row_limit: int)
     top = sorted(averages, key=lambda e: e.self_cpu_time_total, reverse=True)[:row_limit]
     table = averages.table(sort_by=sort_by, row_limit=row_limit)
     return {
+        "method": method,
         "shape": list(cfg.shape),
         "dtype": cfg.dtype,
         "views": cfg.views,
@@ -591,6 +813,8 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 def results_table(rows: list[dict]) -> str:
+    """One line per (shape, dtype, views, method); an ``x baseline`` column when ``--baseline`` was timed."""
+    baseline = any("x_baseline" in r for r in rows)
     headers = [
         "shape",
         "dtype",
@@ -601,51 +825,45 @@ def results_table(rows: list[dict]) -> str:
         "clips/s",
         "x kornia",
         "x floor",
+        *(["x baseline"] if baseline else []),
         "CPU ms",
         "x kornia (CPU)",
         "peak extra / input",
     ]
+
+    def ratio(r: dict, key: str) -> str:
+        return fmt(r.get(key), ".2f") + ("x" if key in r else "")
+
     body = []
     for r in rows:
+        where = ["x".join(map(str, r["shape"])), r["dtype"], str(r["views"]), r["method"]]
         if r["status"] != "ok":
-            body.append(
-                [
-                    "x".join(map(str, r["shape"])),
-                    r["dtype"],
-                    str(r["views"]),
-                    r["method"],
-                    r["status"],
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                    "-",
-                ]
-            )
+            body.append([*where, r["status"], *["-"] * (len(headers) - 5)])
             continue
         body.append(
             [
-                "x".join(map(str, r["shape"])),
-                r["dtype"],
-                str(r["views"]),
-                r["method"],
+                *where,
                 fmt(r["ms_per_batch"], ".1f"),
                 fmt(r["iqr_s"] * 1e3, ".1f"),
                 fmt(r["clips_per_s"], ".0f"),
-                fmt(r.get("x_kornia"), ".2f") + ("x" if "x_kornia" in r else ""),
-                fmt(r.get("x_floor"), ".2f") + ("x" if "x_floor" in r else ""),
+                ratio(r, "x_kornia"),
+                ratio(r, "x_floor"),
+                *([ratio(r, "x_baseline")] if baseline else []),
                 fmt(r["cpu_median_s"] * 1e3, ".1f") if "cpu_median_s" in r else "-",
-                fmt(r.get("x_kornia_cpu_time"), ".2f") + ("x" if "x_kornia_cpu_time" in r else ""),
-                fmt(r.get("peak_extra_x_input"), ".2f") + ("x" if "peak_extra_x_input" in r else ""),
+                ratio(r, "x_kornia_cpu_time"),
+                ratio(r, "peak_extra_x_input"),
             ]
         )
     return markdown_table(headers, body)
 
 
-def check_targets(rows: list[dict], records: list[dict]) -> list[dict[str, Any]]:
-    """The issue's targets, each as met / not met with the figure (None where it could not be measured)."""
+def check_targets(rows: list[dict], records: list[dict], pipeline: str = "paper") -> list[dict[str, Any]]:
+    """The issues' targets, each as met / not met with the figure (None where it could not be measured).
+
+    paper: >= 5x kornia, <= 1.3x the floor, two views <= 2x, fusion pays, peak memory <= 3x, and with
+    ``--baseline`` no slower than the baseline; ssl: >= 3x kornia (issue 12), two views <= 2x, peak memory.
+    """
+    speedup = 3.0 if pipeline == "ssl" else 5.0
     ok = {(tuple(r["shape"]), r["dtype"], r["views"], r["method"]): r for r in rows if r["status"] == "ok"}
     targets: list[dict[str, Any]] = []
 
@@ -661,16 +879,37 @@ def check_targets(rows: list[dict], records: list[dict]) -> list[dict[str, Any]]
         unfused = ok.get((shape, dtype, 1, "vidaug3d_unfused"))
         calls = ok.get((shape, dtype, 1, "vidaug3d_calls"))
         two = ok.get((shape, dtype, 2, "vidaug3d"))
+        base = ok.get((shape, dtype, 1, "vidaug3d_baseline"))
         f = fused["median_s"] if fused else None
-        add("speed-up over kornia >= 5x", where, kornia["median_s"] / f if f and kornia else None, 5.0, True)
+        k = f"speed-up over kornia >= {speedup:g}x"
+        add(k, where, kornia["median_s"] / f if f and kornia else None, speedup, True)
         fc = fused.get("cpu_median_s") if fused else None
         add(
-            "speed-up over kornia >= 5x, CPU time",
+            f"{k}, CPU time",
             where,
             kornia["cpu_median_s"] / fc if fc and kornia and "cpu_median_s" in kornia else None,
-            5.0,
+            speedup,
             True,
         )
+        if base:
+            add("time / baseline <= 1x (no slower)", where, f / base["median_s"] if f else None, 1.0, False)
+            add(
+                "time / baseline <= 1x (no slower), CPU time",
+                where,
+                fc / base["cpu_median_s"] if fc else None,
+                1.0,
+                False,
+            )
+        if pipeline == "ssl":
+            add("TwoViews / one view <= 2x", where, two["median_s"] / f if f and two else None, 2.0, False)
+            add(
+                "peak extra memory <= 3x input",
+                where,
+                fused.get("peak_extra_x_input") if fused else None,
+                3.0,
+                False,
+            )
+            continue
         add("time / floor <= 1.3x", where, f / floor["median_s"] if f and floor else None, 1.3, False)
         add(
             "time / floor <= 1.3x, CPU time",
@@ -735,7 +974,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shapes", nargs="+", help="B,C,T,H,W shapes, e.g. 8,1,16,128,128 (default: by device)")
     p.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=list(DTYPES))
     p.add_argument("--views", nargs="+", type=int, choices=[1, 2], default=[1, 2])
-    p.add_argument("--methods", nargs="+", choices=ALL_METHODS, default=ALL_METHODS)
+    p.add_argument(
+        "--pipeline",
+        choices=list(PIPELINE_METHODS),
+        default="paper",
+        help="paper: Table 2's eight transforms (default); ssl: temporal crop, resized crop, flip, colour",
+    )
+    p.add_argument(
+        "--methods",
+        nargs="+",
+        choices=sorted({m for ms in PIPELINE_METHODS.values() for m in ms}),
+        help="default: every method of the pipeline (vidaug3d_baseline when --baseline is given)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="a directory holding another vidaug3d package (e.g. an older commit): times its presets.paper() "
+        "as vidaug3d_baseline in the same rounds (paper pipeline)",
+    )
+    p.add_argument(
+        "--ssl-out",
+        help=f"FRAMES,SIZE of the ssl pipeline's output (default {SSL_FRAMES},{SSL_SIZE}; quick "
+        f"{SSL_QUICK_OUT[0]},{SSL_QUICK_OUT[1]})",
+    )
     p.add_argument("--repeats", type=int, help="timed rounds per configuration (default 15; quick 2)")
     p.add_argument("--block-time", type=float, help="seconds per timed block (default 0.2; quick 0.005)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls per method before timing")
@@ -754,6 +1015,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.block_time = 0.005 if args.quick else 0.2
     if args.quick:
         args.warmup = min(args.warmup, 1)
+    allowed = PIPELINE_METHODS[args.pipeline]
+    if args.methods is None:
+        args.methods = [m for m in allowed if m != "vidaug3d_baseline" or args.baseline is not None]
+    elif not set(args.methods) <= set(allowed):
+        p.error(f"--methods {sorted(set(args.methods) - set(allowed))} not in the {args.pipeline} pipeline")
+    if args.baseline is not None and args.pipeline != "paper":
+        p.error("--baseline times presets.paper(): use it with --pipeline paper")
+    if args.ssl_out is None:
+        args.ssl_out = SSL_QUICK_OUT if args.quick else (SSL_FRAMES, SSL_SIZE)
+    else:
+        try:
+            frames, size = (int(v) for v in args.ssl_out.split(","))
+        except ValueError:
+            p.error(f"--ssl-out: expected FRAMES,SIZE (two integers), got {args.ssl_out!r}")
+        args.ssl_out = (frames, size)
     return args
 
 
@@ -764,6 +1040,7 @@ def report(path: Path) -> str:
     lines = [
         f"torch {env['torch']}, kornia {env['kornia']}, vidaug3d {env['vidaug3d']}, python {env['python']}; "
         f"{env['device']} ({env['device_name']}), {env['torch_num_threads']} torch threads; "
+        f"pipeline {payload['settings'].get('pipeline', 'paper')}; "
         f"commit {str(env['git']['commit'])[:10]}; {env['timestamp_utc']}; other processes kept "
         f"{load.get('others_cores', '?')} of {env['cpu_count']} cores busy on average.",
         "",
@@ -796,15 +1073,27 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes]
         if any(len(s) != 5 for s in shapes):
             raise SystemExit(f"--shapes: expected B,C,T,H,W (five integers), got {args.shapes}")
+    elif args.pipeline == "ssl":
+        shapes = SSL_QUICK_SHAPES if args.quick else SSL_SHAPES
     else:
         shapes = QUICK_SHAPES if args.quick else (CUDA_SHAPES if device.type == "cuda" else CPU_SHAPES)
+    if args.pipeline == "ssl" and any(s[2] < args.ssl_out[0] for s in shapes):
+        raise SystemExit(f"--pipeline ssl crops {args.ssl_out[0]} frames: every shape needs T >= that")
     methods = list(args.methods)
-    if args.compile:
+    if args.compile and args.pipeline == "paper":
         methods[1:1] = ["vidaug3d_compiled", "vidaug3d_replay", "vidaug3d_compiled_replay"]
 
     env = environment(device)
     print(
         f"torch {env['torch']}, kornia {env['kornia']}, vidaug3d {env['vidaug3d']}, python {env['python']}\n"
+        f"pipeline {args.pipeline}"
+        + (
+            f" (output {args.ssl_out[0]} frames of {args.ssl_out[1]}x{args.ssl_out[1]})"
+            if args.pipeline == "ssl"
+            else ""
+        )
+        + (f", baseline {args.baseline}" if args.baseline else "")
+        + "\n"
         f"device {env['device']} ({env['device_name']}), torch threads {env['torch_num_threads']}, "
         f"commit {str(env['git']['commit'])[:10]}{' (dirty)' if env['git']['dirty'] else ''}",
         flush=True,
@@ -814,18 +1103,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for shape in shapes:
         for dtype in args.dtypes:
             t0 = time.perf_counter()
-            rows += run_config(shape, dtype, args.views, methods, args, device)
+            rows += run_config(shape, dtype, args.views, methods, args, device, args.pipeline)
             print(
                 f"  {tuple(shape)} {dtype} views={args.views}: {time.perf_counter() - t0:.1f} s", flush=True
             )
     load = meter.stop()
-    records = [record_size(Config(s, d, 1), device) for s in shapes for d in args.dtypes]
+    records = [
+        record_size(Config(s, d, 1), device, args.pipeline, args.ssl_out) for s in shapes for d in args.dtypes
+    ]
     profiles = []
     if args.profile:
+        builds = builders(args.pipeline, args)
+        profiled = [m for m in ("vidaug3d", "vidaug3d_baseline") if m in methods]
         for shape in shapes:
             for dtype in args.dtypes:
-                profiles.append(profile_fused(Config(shape, dtype, 1), device, args.profile_calls, 15))
-    targets = check_targets(rows, records)
+                for m in profiled:
+                    cfg = Config(shape, dtype, 1)
+                    profiles.append(profile_fused(cfg, device, args.profile_calls, 15, builds[m], m))
+    targets = check_targets(rows, records, args.pipeline)
 
     print()
     print(results_table(rows))
@@ -844,7 +1139,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for prof in profiles:
         if prof["status"] == "ok":
             print(
-                f"\nprofile of the fused pipeline, {prof['shape']} {prof['dtype']}, {prof['calls']} calls, "
+                f"\nprofile of {prof['method']}, {prof['shape']} {prof['dtype']}, {prof['calls']} calls, "
                 f"{prof['threads']} threads: {prof['wall_ms_per_call_under_profiler']:.1f} ms/call wall, "
                 f"{prof['self_cpu_ms_per_call_visible']:.1f} ms/call self CPU seen on the calling thread"
             )
@@ -863,6 +1158,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "load": load,
         "settings": {
             "quick": args.quick,
+            "pipeline": args.pipeline,
+            "ssl_out": list(args.ssl_out) if args.pipeline == "ssl" else None,
+            "baseline": None if args.baseline is None else str(args.baseline.resolve()),
             "repeats": args.repeats,
             "block_time_s": args.block_time,
             "warmup": args.warmup,
@@ -880,7 +1178,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     path = args.json
     if path is None:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        path = REPO / "benchmarks" / "results" / f"{device.type}{'-quick' if args.quick else ''}-{stamp}.json"
+        tag = f"{device.type}{'-ssl' if args.pipeline == 'ssl' else ''}{'-quick' if args.quick else ''}"
+        path = REPO / "benchmarks" / "results" / f"{tag}-{stamp}.json"
     write_json(path, payload)
     print(f"wrote {path}")
     fatal = [r for r in errors if "compiled" not in r["method"]]  # a torch.compile failure is a finding

@@ -5,7 +5,9 @@ No timing is asserted: speed is measured in benchmarks/, never in tests.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import json
 import math
 import os
@@ -20,6 +22,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "bench_augment.py"
 SHAPES = [(2, 1, 8, 24, 24), (2, 3, 8, 20, 20)]
+SSL_SHAPES = [(2, 1, 12, 24, 24), (2, 3, 12, 20, 20)]  # the quick run's defaults: 8 frames of 16x16 out
 
 
 def _load(name: str, path: Path) -> ModuleType:
@@ -36,23 +39,10 @@ def bench() -> ModuleType:
     return _load("bench_augment", SCRIPT)
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("bench") / "quick.json"
-    shapes = [",".join(map(str, s)) for s in SHAPES]
+def _quick(out: Path, *extra: str) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--quick",
-            "--block-time",
-            "0.001",
-            "--json",
-            str(out),
-            "--shapes",
-            *shapes,
-        ],
+        [sys.executable, str(SCRIPT), "--quick", "--block-time", "0.001", "--json", str(out), *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -60,6 +50,31 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "x kornia" in proc.stdout and "target" in proc.stdout  # the printed tables
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The paper pipeline, with this checkout's own vidaug3d as the --baseline (a second import of it)."""
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    shapes = [",".join(map(str, s)) for s in SHAPES]
+    return _quick(out, "--shapes", *shapes, "--baseline", str(REPO))
+
+
+@pytest.fixture(scope="module")
+def quick_ssl(tmp_path_factory: pytest.TempPathFactory, bench: ModuleType) -> dict:
+    """The SSL pipeline's quick run, in this process (the paper's run above covers the script as a command;
+    importing torch and kornia again in a second one would double the test's time)."""
+    out = tmp_path_factory.mktemp("bench") / "quick-ssl.json"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            bench.main(["--quick", "--block-time", "0.001", "--pipeline", "ssl", "--json", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+    assert "x kornia" in printed.getvalue() and "target" in printed.getvalue()
     return json.loads(out.read_text())
 
 
@@ -85,9 +100,8 @@ def test_json_records_the_environment(quick_run: dict) -> None:
 
 def test_every_method_runs_with_the_right_output(quick_run: dict, bench: ModuleType) -> None:
     rows = quick_run["results"]
-    expected = {
-        (s, d, v, m) for s in SHAPES for d in ("float32", "uint8") for v in (1, 2) for m in bench.ALL_METHODS
-    }
+    methods = [*bench.ALL_METHODS, "vidaug3d_baseline"]
+    expected = {(s, d, v, m) for s in SHAPES for d in ("float32", "uint8") for v in (1, 2) for m in methods}
     got = {(tuple(r["shape"]), r["dtype"], r["views"], r["method"]) for r in rows}
     assert got == expected
     for r in rows:
@@ -97,8 +111,82 @@ def test_every_method_runs_with_the_right_output(quick_run: dict, bench: ModuleT
         assert r["out_dtypes"] == [r["dtype"]] * r["views"], where
         assert r["median_s"] > 0 and r["iqr_s"] >= 0 and r["blocks"] == quick_run["settings"]["repeats"]
         assert math.isclose(r["clips_per_s"], r["shape"][0] * r["views"] / r["median_s"])
-        assert r["x_kornia"] > 0 and r["x_floor"] > 0
+        assert r["x_kornia"] > 0 and r["x_floor"] > 0 and r["x_baseline"] > 0
         assert r["peak_extra_bytes"] >= 0
+
+
+def test_every_ssl_method_runs_with_the_right_output(quick_ssl: dict, bench: ModuleType) -> None:
+    assert quick_ssl["settings"]["pipeline"] == "ssl"
+    frames, size = quick_ssl["settings"]["ssl_out"]
+    assert (frames, size) == bench.SSL_QUICK_OUT
+    rows = quick_ssl["results"]
+    expected = {
+        (s, d, v, m)
+        for s in SSL_SHAPES
+        for d in ("float32", "uint8")
+        for v in (1, 2)
+        for m in bench.SSL_METHODS
+    }
+    assert {(tuple(r["shape"]), r["dtype"], r["views"], r["method"]) for r in rows} == expected
+    for r in rows:
+        where = (r["method"], r["shape"], r["dtype"], r["views"])
+        assert r["status"] == "ok", (where, r.get("error"))
+        B, C = r["shape"][:2]
+        out_shape = r["shape"] if r["method"] == "copy" else [B, C, frames, size, size]
+        assert r["out_shapes"] == [out_shape] * r["views"], where
+        assert r["out_dtypes"] == [r["dtype"]] * r["views"], where
+        assert r["median_s"] > 0 and r["x_kornia"] > 0 and r["x_floor"] > 0 and r["peak_extra_bytes"] >= 0
+    names = {t["target"] for t in quick_ssl["targets"]}
+    assert "speed-up over kornia >= 3x" in names and "time / floor <= 1.3x" not in names
+    for t in quick_ssl["targets"]:
+        assert t["value"] is not None, t
+    assert all(rec["status"] == "ok" and rec["pipeline"] == "ssl" for rec in quick_ssl["records"])
+
+
+def test_baseline_is_a_second_independent_import(bench: ModuleType) -> None:
+    """--baseline imports a vidaug3d package under another name: here the checkout itself, so the two agree."""
+    import vidaug3d as va
+
+    old = bench.load_baseline(REPO)
+    assert old.__name__ == "vidaug3d_baseline" and old is not va and old.Compose is not va.Compose
+    video = torch.rand(2, 1, 8, 16, 16, generator=torch.Generator().manual_seed(0))
+    fn = bench.build_vidaug3d_baseline(video, 1, REPO)
+    assert torch.equal(fn(), va.presets.paper()(video, generator=torch.Generator().manual_seed(0)))
+    with pytest.raises(bench.Unavailable):
+        bench.load_baseline(REPO / "benchmarks")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--pipeline", "ssl", "--methods", "loop"],
+        ["--pipeline", "ssl", "--baseline", "."],
+        ["--pipeline", "ssl", "--ssl-out", "16"],
+    ],
+)
+def test_arguments_that_do_not_fit_the_pipeline_are_refused(bench: ModuleType, argv: list[str]) -> None:
+    with pytest.raises(SystemExit):
+        bench.parse_args(argv)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_ssl_floor_crop_box_is_inside_and_in_range(bench: ModuleType, seed: int) -> None:
+    import random
+
+    rng, H, W = random.Random(seed), 128, 160
+    for _ in range(20):
+        (sx, _, cx), (_, sy, cy) = bench.crop_theta(H, W, rng)
+        assert abs(cx) + sx <= 1 + 1e-9 and abs(cy) + sy <= 1 + 1e-9  # inside the frame
+        assert 0 < sx <= 1 and 0 < sy <= 1
+        if sx < 1 and sy < 1:  # not clamped to the frame: the area fraction is in SSL_CROP_SCALE
+            assert 0.2 - 1e-9 <= sx * sy <= 1.0 + 1e-9
+
+
+def test_ssl_temporal_crop_index_is_a_window(bench: ModuleType) -> None:
+    index = bench.crop_index(64, 32, 16, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert index.shape == (64, 16)
+    assert bool((index.diff(dim=1) == 1).all()) and int(index.min()) >= 0 and int(index.max()) <= 31
+    assert len(set(index[:, 0].tolist())) > 1  # a start per clip
 
 
 def test_peak_memory_of_a_copy_is_its_output(quick_run: dict) -> None:
