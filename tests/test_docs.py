@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import REPO
 
-PAGES = ["docs/custom-transforms.md", "README.md"]
+PAGES = ["docs/custom-transforms.md", "docs/catalogue.md", "README.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)
