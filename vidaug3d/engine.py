@@ -449,7 +449,9 @@ class Plan:
             )
         return record
 
-    def cook(self, record: Record, ctx: Context, shape: VideoShape | None = None) -> list[Any]:
+    def cook(
+        self, record: Record, ctx: Context, shape: VideoShape | None = None, values: bool = True
+    ) -> list[Any]:
         """Each stage's cooked parameters for ``record``.
 
         A value stage is cooked with its own context: the field of view moved by the stages before
@@ -459,10 +461,16 @@ class Plan:
         cooked = []
         for st in self.stages:
             lo, hi = st.slots[0], st.slots[-1]
+            if isinstance(st, ValueStage):  # targets and inverse (values=False) need no value pass
+                ck = (
+                    (st.cook([record.params[i] for i in st.slots], shapes[lo : hi + 2], ctx), ctx)
+                    if values
+                    else None
+                )
+                cooked.append(ck)
+                continue
             ck = st.cook([record.params[i] for i in st.slots], shapes[lo : hi + 2], ctx)
-            if isinstance(st, ValueStage):
-                ck = (ck, ctx)
-            elif isinstance(st, GeometricStage):
+            if isinstance(st, GeometricStage):
                 fov = ctx.fov
                 if fov is not None:
                     fov = warp_targets({"masks": fov[:, 0]}, ck.matrix, ck.size_in, ck.size_out)["masks"][
@@ -551,7 +559,7 @@ class Plan:
         B, _, T, H, W = record.shape
         out = check_targets(targets, B, T, H, W)
         ctx = Context(None, torch.float32)
-        for st, ck in zip(self.stages, self.cook(record, ctx), strict=True):
+        for st, ck in zip(self.stages, self.cook(record, ctx, values=False), strict=True):
             out = st.move_targets(out, ck)
         return out
 
@@ -559,7 +567,7 @@ class Plan:
         """Undo the geometry and frame order of a call (see ``vidaug3d.Compose.inverse``)."""
         out = x
         ctx = Context(None, x.dtype)
-        for st, ck in reversed(list(zip(self.stages, self.cook(record, ctx), strict=True))):
+        for st, ck in reversed(list(zip(self.stages, self.cook(record, ctx, values=False), strict=True))):
             if isinstance(st, ValueStage):
                 if strict:
                     st.invert(out, ck)  # raises
