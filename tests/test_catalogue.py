@@ -208,3 +208,30 @@ def test_field_of_view_from_the_clip_and_errors() -> None:
     # a field of view moves with the geometry before the value pass
     moved = va.Compose([va.RandomHorizontalFlip(p=1.0), va.GaussianNoise(0.2)])(video, seed=0, fov=fov)
     assert torch.equal(moved[outside.flip(-1)], video.flip(-1)[outside.flip(-1)])
+
+
+def test_presets() -> None:
+    views = va.presets.byol_video(32, 4)
+    first, second = views.first, views.second
+    blur = (
+        [t for t in first.transforms if isinstance(t, va.GaussianBlur)][0],
+        [t for t in second.transforms if isinstance(t, va.GaussianBlur)][0],
+    )
+    assert (blur[0].p, blur[1].p) == (1.0, 0.1)  # BYOL's asymmetry
+    assert not any(isinstance(t, va.RandomSolarize) for t in first.transforms)
+    assert [t.p for t in second.transforms if isinstance(t, va.RandomSolarize)] == [0.2]
+    video = torch.rand(3, 3, 8, 48, 40)
+    (v1, r1), (v2, r2) = views(video, seed=1, return_params=True)
+    assert v1.shape == v2.shape == (3, 3, 4, 32, 32)
+    assert not torch.equal(r1[0].frame_map, r2[0].frame_map)  # windows at independent starts
+    # the ultrasound preset keeps its noise, speckle and fills inside the (moved) sector
+    probe = _probe(3)
+    fov = US.fov_mask(probe, 24, 22)
+    us = make_video((3, 1, 8, 24, 22), 0) * fov
+    out, moved = va.presets.ultrasound()(
+        us, seed=0, probe=probe, targets={"masks": fov[:, 0].expand(3, 8, 24, 22)}
+    )
+    outside = ~moved["masks"].bool().unsqueeze(1)
+    assert float((out[outside] == 0).double().mean()) > 0.95
+    (a, b) = va.TwoViews(va.presets.ultrasound())(us, seed=0, probe=probe)
+    assert a.shape == b.shape == us.shape and not torch.equal(a, b)

@@ -246,8 +246,13 @@ class TwoViews:
         return_params: bool = False,
         layout: str | None = None,
         out_dtype: torch.dtype | None = None,
+        probe: Any = None,
+        fov: Tensor | None = None,
     ) -> tuple[Any, Any]:
-        """Return ``(view1, view2)``; with ``return_params``, ``((view1, params1), (view2, params2))``."""
+        """Return ``(view1, view2)``; with ``return_params``, ``((view1, params1), (view2, params2))``.
+
+        The keywords are those of ``Compose.__call__`` (``probe`` and ``fov`` hold for both views).
+        """
         if generator is not None:
             if seed is not None:
                 raise fail("generator/seed", (generator, seed), "at most one of generator and seed")
@@ -256,7 +261,13 @@ class TwoViews:
             seed = int(make_keys(1).keys[0])
         a, b = self.first, self.second
         kw: dict[str, Any] = dict(
-            seed=seed, sample_ids=sample_ids, epoch=epoch, layout=layout, out_dtype=out_dtype
+            seed=seed,
+            sample_ids=sample_ids,
+            epoch=epoch,
+            layout=layout,
+            out_dtype=out_dtype,
+            probe=probe,
+            fov=fov,
         )
         v, _ = to_canonical(video, layout)
         if not engine.streams(v):
