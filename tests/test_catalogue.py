@@ -214,8 +214,8 @@ def test_presets() -> None:
     views = va.presets.byol_video(32, 4)
     first, second = views.first, views.second
     blur = (
-        [t for t in first.transforms if isinstance(t, va.GaussianBlur)][0],
-        [t for t in second.transforms if isinstance(t, va.GaussianBlur)][0],
+        next(t for t in first.transforms if isinstance(t, va.GaussianBlur)),
+        next(t for t in second.transforms if isinstance(t, va.GaussianBlur)),
     )
     assert (blur[0].p, blur[1].p) == (1.0, 0.1)  # BYOL's asymmetry
     assert not any(isinstance(t, va.RandomSolarize) for t in first.transforms)
@@ -232,6 +232,8 @@ def test_presets() -> None:
         us, seed=0, probe=probe, targets={"masks": fov[:, 0].expand(3, 8, 24, 22)}
     )
     outside = ~moved["masks"].bool().unsqueeze(1)
-    assert float((out[outside] == 0).double().mean()) > 0.95
+    # all black but the sector's edge, where bilinear resampling blends in the sector's pixels (the
+    # mask moves by nearest neighbour); without the field of view the noise would leave no zeros
+    assert float((out[outside] == 0).double().mean()) > 0.8
     (a, b) = va.TwoViews(va.presets.ultrasound())(us, seed=0, probe=probe)
     assert a.shape == b.shape == us.shape and not torch.equal(a, b)
