@@ -30,3 +30,19 @@ def make_video(shape: tuple[int, ...], seed: int, dtype: torch.dtype = torch.flo
 
 
 seeds = st.integers(0, 2**31 - 1)
+
+
+def both_executors(aug, video: torch.Tensor, seed: int, threads: int, **extra):  # type: ignore[no-untyped-def]
+    """``(streamed, record, batched)``: the CPU executor's output and record at ``threads`` torch threads,
+    and the batched executor's replay of that record (``extra``: keywords for both calls, e.g. ``probe``)."""
+    import vidaug3d.engine as ve
+
+    torch.set_num_threads(threads)
+    try:
+        streamed, rec = aug(video, seed=seed, return_params=True, **extra)
+        ve._STREAM_CPU = False
+        batched = aug(video, params=rec, **extra)
+    finally:
+        ve._STREAM_CPU = True
+        torch.set_num_threads(1)
+    return streamed, rec, batched

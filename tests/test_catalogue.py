@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vidaug3d as va
-import vidaug3d.engine as ve
-from tests._strategies import DTYPES, make_video, seeds
+from tests._strategies import DTYPES, both_executors, make_video, seeds
 
 kornia = pytest.importorskip("kornia")
 
@@ -85,14 +84,7 @@ def test_catalogue_replays_and_both_executors_agree(
 ) -> None:
     aug = va.Compose([va.RandomAffine(10), _CATALOGUE[name](), va.GaussianNoise(0.02)])
     video = make_video((4, 3, 3, 10, 12), seed, dtype)
-    torch.set_num_threads(threads)
-    try:
-        out, rec = aug(video, seed=seed, return_params=True)
-        ve._STREAM_CPU = False
-        batched = aug(video, params=rec)
-    finally:
-        ve._STREAM_CPU = True
-        torch.set_num_threads(1)
+    out, rec, batched = both_executors(aug, video, seed, threads)
     assert torch.equal(out, batched) and out.dtype == dtype
     back = va.Record.from_dict(json.loads(json.dumps(rec.to_dict())))
     assert torch.equal(aug(video, params=back), out)
@@ -168,14 +160,7 @@ def test_ultrasound_transforms(name: str, seed: int, dtype: torch.dtype, threads
         torch.uint8 if dtype == torch.uint8 else dtype
     )
     aug = va.Compose([_US[name](), va.GaussianNoise(0.02)])
-    torch.set_num_threads(threads)
-    try:
-        out, rec = aug(video, seed=seed, return_params=True, probe=probe)
-        ve._STREAM_CPU = False
-        batched = aug(video, params=rec, probe=probe)
-    finally:
-        ve._STREAM_CPU = True
-        torch.set_num_threads(1)
+    out, rec, batched = both_executors(aug, video, seed, threads, probe=probe)
     assert torch.equal(out, batched)
     outside = ~fov.expand_as(video)
     assert torch.equal(out[outside], video[outside])  # the black outside stays black, noise included

@@ -21,8 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vidaug3d as va
-import vidaug3d.engine as ve
-from tests._strategies import DTYPES, make_video, seeds
+from tests._strategies import DTYPES, both_executors, make_video, seeds
 from tests.reference_impl import affine_forward, bilinear_warp, crop_forward, flip_forward
 from vidaug3d import functional as VF
 
@@ -140,14 +139,7 @@ def test_both_executors_identical_and_replay_exact(
 ) -> None:
     video = make_video((3, 1, 8, 24, 24), seed, dtype)
     aug = build([*names, "RandomAffine"])  # at least one interpolating resample
-    torch.set_num_threads(threads)
-    try:
-        streamed, rec = aug(video, seed=seed, return_params=True)
-        ve._STREAM_CPU = False
-        batched = aug(video, params=rec)
-    finally:
-        ve._STREAM_CPU = True
-        torch.set_num_threads(1)
+    streamed, rec, batched = both_executors(aug, video, seed, threads)
     assert torch.equal(streamed, batched) and streamed.dtype == dtype
     assert torch.equal(aug(video, params=rec), streamed)
     back = va.Record.from_dict(json.loads(json.dumps(rec.to_dict())))

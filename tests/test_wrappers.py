@@ -10,8 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vidaug3d as va
-import vidaug3d.engine as ve
-from tests._strategies import DTYPES, make_video, seeds
+from tests._strategies import DTYPES, both_executors, make_video, seeds
 
 
 def test_random_apply_gates_each_clip_and_off_clips_are_untouched() -> None:
@@ -87,14 +86,7 @@ def test_wrappers_replay_serialise_and_both_executors_agree(
 ) -> None:
     aug = _PIPES[which]()
     video = make_video((4, 3, 5, 10, 9), seed, dtype)
-    torch.set_num_threads(threads)
-    try:
-        out, rec = aug(video, seed=seed, return_params=True)
-        ve._STREAM_CPU = False
-        batched = aug(video, params=rec)
-    finally:
-        ve._STREAM_CPU = True
-        torch.set_num_threads(1)
+    out, rec, batched = both_executors(aug, video, seed, threads)
     assert torch.equal(out, batched)
     back = va.Record.from_dict(json.loads(json.dumps(rec.to_dict())))
     assert back == rec and torch.equal(aug(video, params=back), out)

@@ -39,6 +39,7 @@ __all__ = [
     "affine_matrix",
     "crop_matrix",
     "erase",
+    "flip_matrix",
     "gather_frames",
     "hflip",
     "hflip_matrix",
@@ -181,11 +182,16 @@ def affine_matrix(angle: Tensor, translate: Tensor, scale: Tensor) -> Tensor:
     return torch.stack([cos, sin, t[:, 0], -sin, cos, t[:, 1], zero, zero, one], dim=1).view(-1, 3, 3)
 
 
+def flip_matrix(flip: Tensor, axis: int) -> Tensor:
+    """``(B, 3, 3)`` float64 matrices that mirror x (``axis=0``) or y (``axis=1``) where ``flip`` is true."""
+    m = torch.eye(3, dtype=torch.float64, device=flip.device).repeat(flip.shape[0], 1, 1)
+    m[:, axis, axis] = torch.where(flip.to(torch.bool), -1.0, 1.0).to(torch.float64)
+    return m
+
+
 def hflip_matrix(flip: Tensor) -> Tensor:
     """``(B, 3, 3)`` float64 matrices that mirror x where ``flip`` (``(B,)`` bool) is true."""
-    m = torch.eye(3, dtype=torch.float64, device=flip.device).repeat(flip.shape[0], 1, 1)
-    m[:, 0, 0] = torch.where(flip.to(torch.bool), -1.0, 1.0).to(torch.float64)
-    return m
+    return flip_matrix(flip, 0)
 
 
 def invert_matrix(matrix: Tensor) -> Tensor:
@@ -496,9 +502,7 @@ def resize(video: Tensor, size: int | tuple[int, int], *, antialias: bool = True
 
 def vflip_matrix(flip: Tensor) -> Tensor:
     """``(B, 3, 3)`` float64 matrices that mirror y where ``flip`` (``(B,)`` bool) is true."""
-    m = torch.eye(3, dtype=torch.float64, device=flip.device).repeat(flip.shape[0], 1, 1)
-    m[:, 1, 1] = torch.where(flip.to(torch.bool), -1.0, 1.0).to(torch.float64)
-    return m
+    return flip_matrix(flip, 1)
 
 
 def hflip(video: Tensor, flip: Tensor | None = None) -> Tensor:

@@ -135,22 +135,13 @@ def ultrasound(*, temporal: bool = True) -> Compose:
         >>> bool((out[outside] == 0).float().mean() > 0.95)  # noise and fills stayed inside
         True
     """
-    ts: list[Transform] = []
-    if temporal:
-        ts += [
-            TemporalReverse(p=0.5),
-            TemporalShuffle(p=0.5, max_frames=4),
-            FrameReplace(p=0.5, max_frames=4),
-        ]
+    # the paper's transforms, with the probe transforms between its temporal and its spatial ones
+    ts: list[Transform] = list(paper(temporal=temporal, spatial=False).transforms)
     ts += [
         DepthAttenuation(mu=(0.3, 1.5), floor=(0.2, 0.5), p=0.5),
         TimeGainCompensation(gain=(0.7, 1.3), points=5, p=0.5),
         AcousticShadow(p=0.3, vary="drift", drift=0.1),
         SpeckleNoise(strength=(0.1, 0.4), p=0.5),
-        RandomAffine(degrees=10.0, translate=(0.1, 0.1), scale=(0.8, 1.2)),
-        RandomHorizontalFlip(p=0.5),
-        ColorJitter(brightness=0.3, contrast=0.3),
-        GaussianNoise(std=0.03),
-        RandomErasing(p=0.5, scale=(0.02, 0.1), ratio=(0.3, 3.3)),
     ]
+    ts += list(paper(temporal=False).transforms)
     return Compose(ts)

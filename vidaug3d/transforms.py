@@ -186,7 +186,25 @@ class RandomAffine(GeometricTransform):
         return VF.affine_matrix(params.angle, params.translate, params.scale)
 
 
-class RandomHorizontalFlip(GeometricTransform):
+class _Flip(GeometricTransform):
+    """Shared by the flips: a mirror per clip with probability ``p``, exact data movement."""
+
+    exact: ClassVar[bool] = True
+    interpolation = None
+    axis: ClassVar[int]  # 0: x (left-right), 1: y (upside down)
+
+    def __init__(self, p: float = 0.5) -> None:
+        self.p = _prob("p", p)
+
+    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FlipParams:
+        return FlipParams(flip=keys.uniform(slot, 0, 1)[:, 0] < self.p)
+
+    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
+        assert isinstance(params, FlipParams)
+        return VF.flip_matrix(params.flip, self.axis)
+
+
+class RandomHorizontalFlip(_Flip):
     """Mirror a clip left-right with probability ``p`` (all its frames).
 
     Examples:
@@ -196,21 +214,10 @@ class RandomHorizontalFlip(GeometricTransform):
         (True, [True, True, True, True])
     """
 
-    exact: ClassVar[bool] = True
-    interpolation = None
-
-    def __init__(self, p: float = 0.5) -> None:
-        self.p = _prob("p", p)
-
-    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FlipParams:
-        return FlipParams(flip=keys.uniform(slot, 0, 1)[:, 0] < self.p)
-
-    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
-        assert isinstance(params, FlipParams)
-        return VF.hflip_matrix(params.flip)
+    axis = 0
 
 
-class RandomVerticalFlip(GeometricTransform):
+class RandomVerticalFlip(_Flip):
     """Mirror a clip upside down with probability ``p`` (all its frames).
 
     Examples:
@@ -219,18 +226,7 @@ class RandomVerticalFlip(GeometricTransform):
         True
     """
 
-    exact: ClassVar[bool] = True
-    interpolation = None
-
-    def __init__(self, p: float = 0.5) -> None:
-        self.p = _prob("p", p)
-
-    def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FlipParams:
-        return FlipParams(flip=keys.uniform(slot, 0, 1)[:, 0] < self.p)
-
-    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
-        assert isinstance(params, FlipParams)
-        return VF.vflip_matrix(params.flip)
+    axis = 1
 
 
 class _Crop(GeometricTransform):
