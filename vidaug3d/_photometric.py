@@ -26,16 +26,16 @@ the batch (convolutions, matmuls, fused multiply-adds) is used, so ``k(x)[b]`` e
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from .errors import fail
-from .functional import _GRAY, from_work, to_device, to_work
+from .functional import _GRAY, ValueRange, check_value_range, clamp_, from_work, to_device, to_work
 
 __all__ = [
+    "ValueRange",
     "adjust_gamma",
     "adjust_gamma_",
     "adjust_hue",
@@ -54,7 +54,6 @@ __all__ = [
     "solarize_",
 ]
 
-ValueRange = tuple[float, float] | None
 _UNIT: tuple[float, float] = (0.0, 1.0)
 
 
@@ -66,21 +65,11 @@ def _check_work(x: Tensor, name: str = "x") -> None:
 
 
 def check_range(value_range: ValueRange, *, needed_by: str | None = None) -> tuple[float, float] | None:
-    """Validate ``value_range``: ``(lo, hi)`` finite with ``lo < hi``, or None (unbounded).
-
-    With ``needed_by`` (an operation's name) None is refused: that operation needs a bound.
-    """
-    if value_range is None:
-        if needed_by is not None:
-            raise fail("value_range", None, f"a bounded (lo, hi) range: {needed_by} needs one")
-        return None
-    try:
-        lo, hi = (float(v) for v in value_range)
-    except (TypeError, ValueError):
-        raise fail("value_range", value_range, "a pair (lo, hi) of numbers, or None") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise fail("value_range", value_range, "finite (lo, hi) with lo < hi, or None")
-    return lo, hi
+    """Validate ``value_range`` (``vidaug3d.functional.check_value_range``); with ``needed_by`` (an
+    operation's name) None is refused: that operation needs a bound."""
+    if value_range is None and needed_by is not None:
+        raise fail("value_range", None, f"a bounded (lo, hi) range: {needed_by} needs one")
+    return check_value_range("value_range", value_range)
 
 
 def check_param(
@@ -147,11 +136,6 @@ def enabled_mask(enabled: Tensor | None, x: Tensor) -> Tensor | None:
     if enabled.dim() != 1 or enabled.shape[0] != x.shape[0] or enabled.dtype != torch.bool:
         raise fail("enabled", tuple(enabled.shape), f"a bool tensor of shape ({x.shape[0]},), or None")
     return to_device(enabled, x.device).view(-1, 1, 1, 1, 1)
-
-
-def clamp_(x: Tensor, value_range: tuple[float, float] | None) -> Tensor:
-    """Clamp in place to the range, or leave unbounded values alone."""
-    return x if value_range is None else x.clamp_(value_range[0], value_range[1])
 
 
 def _rgb(x: Tensor, what: str) -> None:
