@@ -277,17 +277,19 @@ def _eager(kind: int, keys: Tensor, start: int, out: Tensor) -> None:
     if out.device.type != "cpu":
         _eval_block(kind, rows, first_row, start, out)
         return
-    # chunk edges on multiples of CHUNK in the clip's own index, so that every chunk but the ends is
-    # whole rows; the chunking changes no value (every element is computed on its own)
-    edges = list(range(start - start % CHUNK + CHUNK, start + n, CHUNK))
+    # A task is one range of element indices for every clip of the batch at once (so the number of
+    # ops does not grow with B), CHUNK elements in all: edges on multiples of the step (itself whole
+    # rows), so every chunk but the ends is whole rows; the chunking changes no value (every element
+    # is computed on its own)
+    step = max(ROW, (CHUNK // bsz) // ROW * ROW)
+    edges = list(range(start - start % step + step, start + n, step))
     bounds = list(zip([start, *edges], [*edges, start + n], strict=True))
-    tasks = [(b, lo, hi) for b in range(bsz) for lo, hi in bounds]
 
     def task(k: int) -> None:
-        b, lo, hi = tasks[k]
-        _eval_block(kind, rows[b : b + 1], first_row, lo, out[b : b + 1, lo - start : hi - start])
+        lo, hi = bounds[k]
+        _eval_block(kind, rows, first_row, lo, out[:, lo - start : hi - start])
 
-    per_clip(task, len(tasks), out.device, work=CHUNK)
+    per_clip(task, len(bounds), out.device, work=CHUNK)
 
 
 # --------------------------------------------------------------------------------------------------------------
