@@ -12,7 +12,7 @@ import vidaug3d as va
 
 
 def _ops(aug: va.Compose, B: int) -> int:
-    video = torch.rand(B, 1, 4, 16, 16, requires_grad=True)
+    video = torch.rand(B, 3, 4, 16, 16, requires_grad=True)
     aug(video, seed=0)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         aug(video, seed=1)
