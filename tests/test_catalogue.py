@@ -140,7 +140,9 @@ def _us_reference(
     if name == "TimeGainCompensation":
         return US.time_gain_compensation(video, probe, p.factor.double())
     if name.startswith("AcousticShadow"):
-        return US.acoustic_shadow(video, probe, p.position, p.width, p.strength, p.depth)
+        t = torch.linspace(0, 1, video.shape[2], dtype=torch.float64)
+        position = p.position[:, None] + (p.position_end - p.position)[:, None] * t  # drift, written out
+        return US.acoustic_shadow(video, probe, position, p.width, p.strength, p.depth)
     # speckle: the keyed uniform field through the documented Rayleigh / gamma construction
     from vidaug3d._noise import uniform_field
 

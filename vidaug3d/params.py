@@ -194,9 +194,11 @@ class GammaParams(TransformParams):
 
 @dataclass(frozen=True, eq=False)
 class ShadowParams(TransformParams):
-    """An acoustic shadow: ``position`` (B,) or (B, T) (drift), ``width``, ``strength`` (0 where off), ``depth`` (B,)."""
+    """An acoustic shadow: ``position`` and ``position_end`` (B,) (equal unless it drifts over the clip),
+    ``width``, ``strength`` (0 where off), ``depth`` (B,)."""
 
     position: Tensor
+    position_end: Tensor
     width: Tensor
     strength: Tensor
     depth: Tensor

@@ -1126,7 +1126,7 @@ class AcousticShadow(_ProbeTransform):
     ``depth``; ``u`` is the lateral position across the field of view (0 at its left edge, 1 at its
     right), so for a sector probe the band follows the beams from the apex. With ``vary="drift"``
     the band's position moves linearly from a start to an end position drawn per clip (a shadow
-    that wanders as the probe rocks); the record holds the per-frame positions. See
+    that wanders as the probe rocks); the record holds the two ends (O(B)). See
     ``vidaug3d.ultrasound.acoustic_shadow``.
 
     Args:
@@ -1165,17 +1165,11 @@ class AcousticShadow(_ProbeTransform):
         u = keys.uniform(slot, 0, 6).to(torch.float64)
         on = u[:, 5] < self.p
         pos = _lerp(u[:, 0], self.position)
-        if self.vary == "drift":
-            t = (
-                torch.linspace(0.0, 1.0, shape.T, dtype=torch.float64)
-                if shape.T > 1
-                else torch.zeros(1, dtype=torch.float64)
-            )
-            end = pos + (2.0 * u[:, 4] - 1.0) * self.drift
-            pos = pos[:, None] + (end - pos)[:, None] * t[None, :]
+        end = pos + (2.0 * u[:, 4] - 1.0) * self.drift if self.vary == "drift" else pos
         strength = torch.where(on, _lerp(u[:, 2], self.strength), 0.0)
         return ShadowParams(
             position=pos,
+            position_end=end,
             width=_lerp(u[:, 1], self.width),
             strength=strength,
             depth=_lerp(u[:, 3], self.depth),
@@ -1185,10 +1179,19 @@ class AcousticShadow(_ProbeTransform):
         assert isinstance(params, ShadowParams)
         if not bool((params.strength > 0).any()):
             return x
+        position = params.position
+        if bool((params.position_end != params.position).any()):  # drift: per frame, from start to end
+            T = x.shape[2]
+            t = (
+                torch.linspace(0.0, 1.0, T, dtype=torch.float64)
+                if T > 1
+                else torch.zeros(1, dtype=torch.float64)
+            )
+            position = position[:, None] + (params.position_end - position)[:, None] * t[None, :]
         return US.acoustic_shadow_(
             x,
             probe,
-            params.position,
+            position,
             params.width,
             params.strength,
             params.depth,
