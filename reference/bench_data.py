@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    kw = dict(num_frames=a.frames, stride=a.stride, size=a.size, label_column="consolidation", on_error="skip")
+    kw = dict(
+        num_frames=a.frames, stride=a.stride, size=a.size, label_column="consolidation", on_error="skip"
+    )
     out: dict[str, float] = {}
     t0 = time.perf_counter()
     cached = VideoFolder(a.data, "labels.csv", cache=a.cache, **kw)  # type: ignore[arg-type]
