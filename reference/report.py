@@ -44,6 +44,12 @@ def paper_table() -> str:
 PAIRS = (
     ("SSL Fine-Tuned - Fully-Supervised", ("byol", "ssl_ft"), ("byol", "sup")),
     ("SSL Feature Extractor - Random Feature Extractor", ("byol", "ssl_fe"), ("byol", "rand_fe")),
+    ("SSL Fine-Tuned (paper's recipe) - Fully-Supervised", ("byol_paper", "ssl_ft"), ("byol", "sup")),
+    (
+        "SSL Feature Extractor (paper's recipe) - Random Feature Extractor",
+        ("byol_paper", "ssl_fe"),
+        ("byol", "rand_fe"),
+    ),
     ("SSL Fine-Tuned: BYOL - BYOL (paper's recipe)", ("byol", "ssl_ft"), ("byol_paper", "ssl_ft")),
     ("SSL Feature Extractor: BYOL - BYOL (paper's recipe)", ("byol", "ssl_fe"), ("byol_paper", "ssl_fe")),
     ("SSL Fine-Tuned: BYOL - BYOL without temporal aug.", ("byol", "ssl_ft"), ("byol_notemporal", "ssl_ft")),
