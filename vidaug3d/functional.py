@@ -663,21 +663,30 @@ def work_range(dtype: torch.dtype, value_range: ValueRange | str = "auto") -> Va
     return vr
 
 
-def add_noise_(x: Tensor, noise: Tensor, std: Tensor | float, value_range: ValueRange = (0.0, 1.0)) -> Tensor:
+def add_noise_(
+    x: Tensor,
+    noise: Tensor,
+    std: Tensor | float,
+    value_range: ValueRange = (0.0, 1.0),
+    *,
+    scratch: bool = False,
+) -> Tensor:
     """In place on a working tensor: ``clamp(x + std * noise)``; clips with ``std == 0`` are untouched.
 
-    ``std`` is ``(n,)``, or a Python number for one clip (the CPU executor's per-clip path).
+    ``std`` is ``(n,)``, or a Python number for one clip (the CPU executor's per-clip path). With
+    ``scratch`` the kernel may overwrite ``noise`` (one pass over the clip fewer).
     """
     # a multiply then an add (not addcmul): each rounds once, whatever the vector width
     if not isinstance(std, Tensor):
         if std == 0.0:
             return x
-        x.add_(noise * std)
+        x.add_(noise.mul_(std) if scratch else noise * std)
         return x if value_range is None else x.clamp_(*value_range)
     active = std != 0.0
     if not bool(active.any()):
         return x
-    return clamp_(x.add_(noise * _per_clip(std, x)), value_range, active)
+    scaled = noise.mul_(_per_clip(std, x)) if scratch else noise * _per_clip(std, x)
+    return clamp_(x.add_(scaled), value_range, active)
 
 
 def add_noise(video: Tensor, noise: Tensor, std: Tensor, *, value_range: ValueRange | str = "auto") -> Tensor:

@@ -698,13 +698,12 @@ class GaussianNoise(ValueTransform):
         if isinstance(params, NoiseParams):
             # the whole batch's fields in one elementwise evaluation (no loop over clips)
             noise = normal_field(params.seed, x.shape[1:], dtype=x.dtype, device=x.device)
-            return VF.add_noise_(x, noise, params.std, ctx.value_range)
+            return VF.add_noise_(x, noise, params.std, ctx.value_range, scratch=True)
         std, seed = params  # one clip: its own field, made only if it is used
         if std == 0.0:
             return x
-        return VF.add_noise_(
-            x, normal_field(seed, x.shape[1:], dtype=x.dtype, device=x.device), std, ctx.value_range
-        )
+        noise = normal_field(seed, x.shape[1:], dtype=x.dtype, device=x.device)
+        return VF.add_noise_(x, noise, std, ctx.value_range, scratch=True)
 
 
 class GaussianBlur(ValueTransform):
