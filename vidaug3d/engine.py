@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from . import functional as VF
@@ -272,15 +271,19 @@ class GeometricStage(Stage):
             x = x.gather(3, rows)
             cols = VF.to_device(cooked.cols, x.device).view(B, 1, 1, 1, Wo).expand(B, C, T, Ho, Wo)
             return Work(x.gather(4, cols), True)
-        out = VF.resample_work(
-            VF.to_work(x, copy=False),
-            cooked.matrix,
+        # the cooked thetas and prefilter sigmas (computed once per call), for the whole batch
+        assert cooked.theta is not None
+        B, C, T, H, W = x.shape
+        planes = VF.to_work(x, copy=False).reshape(B, C * T, H, W)
+        out = VF.resample_planes(
+            planes,
+            cooked.theta,
             cooked.size_out,
+            cooked.sigma,
             mode=self.interpolation,
             padding_mode=self.padding_mode,
-            antialias=cooked.sigma is not None,
         )
-        return Work(out, True)
+        return Work(out.view(B, C, T, *cooked.size_out), True)
 
     def run_clip(self, w: Work, cooked: Resampling, b: int, ctx: Context) -> Work:
         x = w.x
@@ -289,16 +292,15 @@ class GeometricStage(Stage):
         assert cooked.theta is not None
         c, t, h, wd = x.shape
         Ho, Wo = cooked.size_out
-        planes = VF.to_work(x, copy=False).reshape(1, c * t, h, wd)
-        if cooked.sigma is not None and bool((cooked.sigma[b] > 0).any()):
-            planes = VF.blur_planes(planes, cooked.sigma[b : b + 1], padding="replicate")
+        sigma = None if cooked.sigma is None else cooked.sigma[b : b + 1]
         # one clip's grid and input only: nothing batch-sized beyond the output
-        out = F.grid_sample(
-            planes,
-            VF._affine_grid(cooked.theta[b : b + 1], Ho, Wo),
+        out = VF.resample_planes(
+            VF.to_work(x, copy=False).reshape(1, c * t, h, wd),
+            cooked.theta[b : b + 1],
+            cooked.size_out,
+            sigma,
             mode=self.interpolation,
             padding_mode=self.padding_mode,
-            align_corners=False,
         )
         return Work(out.view(c, t, Ho, Wo), True)
 

@@ -344,6 +344,27 @@ def blur_planes(
     return out if out is not x else x.clone()
 
 
+def resample_planes(
+    planes: Tensor,
+    theta: Tensor,
+    size: tuple[int, int],
+    sigma: Tensor | None = None,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """Resample ``(n, P, H, W)`` planes with one ``affine_grid`` theta per clip to ``size``.
+
+    ``sigma`` (``(n, 2)``, from ``antialias_sigma``) prefilters the clips that need it first; a clip
+    whose sigma is 0 is sampled as it is. Both executors resample through here: the batched one with
+    the whole batch, the CPU one with one clip.
+    """
+    if sigma is not None and bool((sigma > 0).any()):
+        planes = blur_planes(planes, sigma, padding="replicate")
+    grid = _affine_grid(to_device(theta, planes.device, planes.dtype), *size)
+    return F.grid_sample(planes, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+
+
 def resample_work(
     x: Tensor,
     matrix: Tensor,
@@ -362,13 +383,12 @@ def resample_work(
     Ho, Wo = (H, W) if size is None else size
     if B == 0:
         return x.new_empty((0, C, T, Ho, Wo))
-    planes = x.reshape(B, C * T, H, W)
-    if antialias and mode == "bilinear":
-        sigma = antialias_sigma(matrix)
-        if bool((sigma > 0).any()):
-            planes = blur_planes(planes, sigma, padding="replicate")
-    grid = _affine_grid(_theta(matrix, (H, W), (Ho, Wo), x.dtype, x.device), Ho, Wo)
-    out = F.grid_sample(planes, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
+    inv = invert_matrix(matrix.to(torch.float64))
+    sigma = antialias_sigma(matrix, inv) if antialias and mode == "bilinear" else None
+    theta = _theta(matrix, (H, W), (Ho, Wo), x.dtype, x.device, inverse=inv)
+    out = resample_planes(
+        x.reshape(B, C * T, H, W), theta, (Ho, Wo), sigma, mode=mode, padding_mode=padding_mode
+    )
     return out.view(B, C, T, Ho, Wo)
 
 
