@@ -658,7 +658,15 @@ class RandomAdjustSharpness(ValueTransform):
         return torch.where(on, y, x)  # clips at factor 1 exactly as they were
 
 
-class GaussianNoise(ValueTransform):
+class _KeyedNoise(ValueTransform):
+    """Shared by the noises drawn from a keyed field: a ``NoiseParams`` record (strength, seed) per clip."""
+
+    def clip_params(self, prepared: Any, b: int) -> Any:
+        assert isinstance(prepared, NoiseParams)
+        return (float(prepared.std[b]), int(prepared.seed[b]))  # one clip: Python numbers
+
+
+class GaussianNoise(_KeyedNoise):
     """Add Gaussian noise, independent for every pixel and frame, then clamp to the value range.
 
     The noise is a pure function of the clip's seed (from its key) and the element's index in the
@@ -689,10 +697,6 @@ class GaussianNoise(ValueTransform):
         u = keys.uniform(slot, 0, 2)
         std = torch.where(u[:, 1] < self.p, _lerp(u[:, 0], self.std), 0.0)
         return NoiseParams(std=std, seed=keys.seeds(slot, 1))
-
-    def clip_params(self, prepared: Any, b: int) -> Any:
-        assert isinstance(prepared, NoiseParams)
-        return (float(prepared.std[b]), int(prepared.seed[b]))
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         if isinstance(params, NoiseParams):
@@ -1198,7 +1202,7 @@ class AcousticShadow(_ProbeTransform):
         )
 
 
-class SpeckleNoise(ValueTransform):
+class SpeckleNoise(_KeyedNoise):
     """Multiplicative speckle: ``x * (1 + strength * (field - 1))``, a unit-mean field per pixel and frame.
 
     The field is Rayleigh (``looks=1``: fully developed speckle) or gamma with ``looks`` looks
@@ -1233,10 +1237,6 @@ class SpeckleNoise(ValueTransform):
             return f.to(x.dtype)
         f = US.rayleigh_field(u[0]) if self.looks == 1 else US.gamma_field(u)
         return f.to(x.dtype).unsqueeze(0)
-
-    def clip_params(self, prepared: Any, b: int) -> Any:
-        assert isinstance(prepared, NoiseParams)
-        return (float(prepared.std[b]), int(prepared.seed[b]))
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         if isinstance(params, NoiseParams):
