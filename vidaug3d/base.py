@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from torch import Tensor
 
 from ._random import ClipKeys
-from ._video import VideoShape
+from ._video import VideoShape, to_canonical
 from .engine import CallResult, Context, GeometricStage, Plan, Stage, TemporalStage, ValueStage, call
 from .errors import fail
 from .params import FrameMapParams, Record, TransformParams
@@ -86,8 +86,6 @@ class Transform:
         if isinstance(p, TransformParams):
             shape = (1, *video.shape) if video.dim() == 4 else tuple(video.shape)
             if kwargs.get("layout") is not None:
-                from ._video import to_canonical
-
                 shape = tuple(to_canonical(video, kwargs["layout"])[0].shape)
             kwargs["params"] = Record(plan.names, (p,), shape)  # type: ignore[arg-type]
         res = call(plan, video, **kwargs)
