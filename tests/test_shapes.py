@@ -24,6 +24,7 @@ import vidaug3d as va
 from tests._strategies import DTYPES, both_executors, make_video, seeds
 from tests.reference_impl import affine_forward, bilinear_warp, crop_forward, flip_forward
 from vidaug3d import functional as VF
+from vidaug3d.engine import GeometricStage
 
 
 def vflip_forward(flip: bool) -> np.ndarray:
@@ -356,6 +357,7 @@ def test_a_box_drawn_into_a_mask_stays_on_its_box(names: list[str], seed: int) -
         targets={"boxes": boxes, "masks": masks, "keypoints": keypoints},
     )
     _, _, To, Ho, Wo = out.shape
+    geometric_stages = sum(isinstance(st, GeometricStage) for st in aug.stages)
     assert moved["masks"].shape == (B, To, Ho, Wo) and moved["masks"].dtype == torch.uint8
     m = moved["masks"].bool()
     yy, xx = torch.meshgrid(torch.arange(Ho) + 0.5, torch.arange(Wo) + 0.5, indexing="ij")
@@ -369,7 +371,9 @@ def test_a_box_drawn_into_a_mask_stays_on_its_box(names: list[str], seed: int) -
             ).all()
         )
         kx, ky = moved["keypoints"][b, 0].tolist()
-        if 0 < kx < Wo and 0 < ky < Ho:  # the box centre stays inside the box
+        # the box centre stays inside the box, where the box was clipped to the frame at most once
+        # (by the last stage): a stage between two geometric stages clips the box, not the point
+        if geometric_stages == 1 and 0 < kx < Wo and 0 < ky < Ho:
             assert bx0 - 1e-6 <= kx <= bx1 + 1e-6 and by0 - 1e-6 <= ky <= by1 + 1e-6
 
 

@@ -178,19 +178,23 @@ class TemporalStage(Stage):
 class Resampling:
     """A geometric stage cooked for one call: the clips' total matrices and how to apply them."""
 
-    matrix: Tensor  # (B, 3, 3) float64, input centred pixel coordinates -> output ones
+    matrix: (
+        Tensor  # (B, 3, 3) float64, input centred pixel coordinates -> output ones; (B, T, 3, 3) per frame
+    )
     size_in: tuple[int, int]
     size_out: tuple[int, int]
     rows: Tensor | None  # exact stages: (B, H_out) and (B, W_out) input indices
     cols: Tensor | None
-    theta: Tensor | None  # (B, 2, 3) affine_grid thetas in the working dtype
-    sigma: Tensor | None  # (B, 2) antialiasing prefilter sigmas, None when no clip needs one
+    theta: Tensor | None  # (B, 2, 3) affine_grid thetas in the working dtype ((B, T, 2, 3) per frame)
+    sigma: Tensor | None  # (B, 2) ((B, T, 2)) antialiasing prefilter sigmas, None when no clip needs one
 
 
 def _exact_indices(
     matrix: Tensor, size_in: tuple[int, int], size_out: tuple[int, int]
 ) -> tuple[Tensor, Tensor] | None:
     """Row and column index maps if ``matrix`` sends pixel centres onto pixel centres inside the frame."""
+    if matrix.dim() != 3:  # per-frame matrices (a drifting geometry) always resample
+        return None
     a = matrix[:, :2, :2]
     diag = torch.stack([a[:, 0, 0], a[:, 1, 1]], 1)
     if bool((a[:, 0, 1] != 0).any() or (a[:, 1, 0] != 0).any() or (diag.abs() != 1).any()):
@@ -246,6 +250,8 @@ class GeometricStage(Stage):
         total: Tensor | None = None
         for t, p, s in zip(self.transforms, params, shapes, strict=False):
             m = t.matrix(p, s).to(torch.float64)  # type: ignore[attr-defined]
+            if total is not None and m.dim() != total.dim():  # per clip (B, 3, 3) with per frame (B, T, 3, 3)
+                m, total = (m.unsqueeze(1), total) if m.dim() == 3 else (m, total.unsqueeze(1))
             total = m if total is None else m @ total
         assert total is not None
         size_in, size_out = (shapes[0].H, shapes[0].W), (shapes[-1].H, shapes[-1].W)
@@ -273,36 +279,31 @@ class GeometricStage(Stage):
             return Work(x.gather(4, cols), True)
         # the cooked thetas and prefilter sigmas (computed once per call), for the whole batch
         assert cooked.theta is not None
-        B, C, T, H, W = x.shape
-        planes = VF.to_work(x, copy=False).reshape(B, C * T, H, W)
-        out = VF.resample_planes(
-            planes,
+        out = VF.resample_video(
+            VF.to_work(x, copy=False),
             cooked.theta,
             cooked.size_out,
             cooked.sigma,
             mode=self.interpolation,
             padding_mode=self.padding_mode,
         )
-        return Work(out.view(B, C, T, *cooked.size_out), True)
+        return Work(out, True)
 
     def run_clip(self, w: Work, cooked: Resampling, b: int, ctx: Context) -> Work:
         x = w.x
         if cooked.rows is not None and cooked.cols is not None:
             return Work(x.index_select(2, cooked.rows[b]).index_select(3, cooked.cols[b]), True)
         assert cooked.theta is not None
-        c, t, h, wd = x.shape
-        Ho, Wo = cooked.size_out
-        sigma = None if cooked.sigma is None else cooked.sigma[b : b + 1]
         # one clip's grid and input only: nothing batch-sized beyond the output
-        out = VF.resample_planes(
-            VF.to_work(x, copy=False).reshape(1, c * t, h, wd),
+        out = VF.resample_video(
+            VF.to_work(x, copy=False).unsqueeze(0),
             cooked.theta[b : b + 1],
             cooked.size_out,
-            sigma,
+            None if cooked.sigma is None else cooked.sigma[b : b + 1],
             mode=self.interpolation,
             padding_mode=self.padding_mode,
         )
-        return Work(out.view(c, t, Ho, Wo), True)
+        return Work(out[0], True)
 
     def move_targets(self, targets: dict[str, Tensor], cooked: Resampling) -> dict[str, Tensor]:
         return warp_targets(targets, cooked.matrix, cooked.size_in, cooked.size_out)

@@ -161,12 +161,13 @@ def affine_matrix(angle: Tensor, translate: Tensor, scale: Tensor) -> Tensor:
     """Forward affine matrices: scale, then rotate, about the centre, then translate.
 
     Args:
-        angle: ``(B,)`` rotation in degrees, counter-clockwise as seen on screen.
+        angle: ``(B,)`` rotation in degrees, counter-clockwise as seen on screen (or ``(B, T)``:
+            one per frame; any batch shape ``S`` works, ``translate`` then ``(*S, 2)``).
         translate: ``(B, 2)`` shift ``(dx, dy)`` in pixels (x right, y down).
         scale: ``(B,)`` isotropic zoom factor (> 1 enlarges).
 
     Returns:
-        ``(B, 3, 3)`` float64 matrices in centred pixel coordinates.
+        ``(B, 3, 3)`` (``(*S, 3, 3)``) float64 matrices in centred pixel coordinates.
 
     Examples:
         >>> m = affine_matrix(torch.tensor([90.0]), torch.tensor([[0.0, 0.0]]), torch.tensor([1.0]))
@@ -179,7 +180,8 @@ def affine_matrix(angle: Tensor, translate: Tensor, scale: Tensor) -> Tensor:
     cos, sin = torch.cos(a) * s, torch.sin(a) * s
     zero, one = torch.zeros_like(cos), torch.ones_like(cos)
     # built with one stack: indexed writes into a small tensor cost more than the arithmetic
-    return torch.stack([cos, sin, t[:, 0], -sin, cos, t[:, 1], zero, zero, one], dim=1).view(-1, 3, 3)
+    m = torch.stack([cos, sin, t[..., 0], -sin, cos, t[..., 1], zero, zero, one], dim=-1)
+    return m.view(*cos.shape, 3, 3)
 
 
 def flip_matrix(flip: Tensor, axis: int) -> Tensor:
@@ -195,14 +197,14 @@ def hflip_matrix(flip: Tensor) -> Tensor:
 
 
 def invert_matrix(matrix: Tensor) -> Tensor:
-    """Closed-form inverse of ``(B, 3, 3)`` affine matrices (last row ``0 0 1``); no host sync."""
+    """Closed-form inverse of ``(..., 3, 3)`` affine matrices (last row ``0 0 1``); no host sync."""
     m = matrix.reshape(-1, 9)
     a, b, tx, c, d, ty = m[:, 0], m[:, 1], m[:, 2], m[:, 3], m[:, 4], m[:, 5]
     det = a * d - b * c
     ia, ib, ic, id_ = d / det, -b / det, -c / det, a / det
     zero, one = torch.zeros_like(a), torch.ones_like(a)
     rows = [ia, ib, -(ia * tx + ib * ty), ic, id_, -(ic * tx + id_ * ty), zero, zero, one]
-    return torch.stack(rows, dim=1).view(-1, 3, 3)
+    return torch.stack(rows, dim=1).view(matrix.shape)
 
 
 def _theta(
@@ -222,7 +224,7 @@ def _theta(
     (hi, wi), (ho, wo) = size_in, size_out
     # input normalised = diag(2 / W_in, 2 / H_in) @ inv @ diag(W_out / 2, H_out / 2) @ output normalised
     scale = torch.tensor([[wo / wi, ho / wi, 2.0 / wi], [wo / hi, ho / hi, 2.0 / hi]], dtype=torch.float64)
-    return to_device(inv[:, :2, :] * scale.to(inv.device), device, dtype)
+    return to_device(inv[..., :2, :] * scale.to(inv.device), device, dtype)
 
 
 def _pixel_centres(n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -258,13 +260,13 @@ ANTIALIAS_FROM = 1.25
 
 
 def downscale_factors(matrix: Tensor, inverse: Tensor | None = None) -> Tensor:
-    """``(B, 2)`` float64: input pixels per output pixel along the input's y and x axes.
+    """``(B, 2)`` (``(..., 2)``) float64: input pixels per output pixel along the input's y and x axes.
 
     The footprint of one output pixel in the input: the lengths of the rows of the inverse map's
     linear part (1 for a pure shift or rotation, ``1 / scale`` for a zoom).
     """
     inv = invert_matrix(matrix.to(torch.float64)) if inverse is None else inverse
-    return inv[:, :2, :2].square().sum(dim=2).sqrt().flip(1)
+    return inv[..., :2, :2].square().sum(dim=-1).sqrt().flip(-1)
 
 
 def antialias_sigma(matrix: Tensor, inverse: Tensor | None = None) -> Tensor:
@@ -365,6 +367,44 @@ def resample_planes(
     return F.grid_sample(planes, grid, mode=mode, padding_mode=padding_mode, align_corners=False)
 
 
+def resample_video(
+    x: Tensor,
+    theta: Tensor,
+    size: tuple[int, int],
+    sigma: Tensor | None = None,
+    *,
+    mode: str = "bilinear",
+    padding_mode: str = "zeros",
+) -> Tensor:
+    """Resample a ``(n, C, T, H, W)`` float video to ``size`` with cooked thetas and prefilter sigmas.
+
+    ``theta`` is ``(n, 2, 3)``: one grid per clip, shared by its ``C * T`` planes (one
+    ``grid_sample`` over ``(n, C*T, H, W)``); or ``(n, T, 2, 3)``: one grid per frame (a drifting
+    geometry; one ``grid_sample`` over ``(n*T, C, H, W)``). ``sigma`` is ``(n, 2)`` or ``(n, T, 2)``
+    to match, or None. Both executors resample through here, the batched one with the whole batch,
+    the CPU one with one clip.
+    """
+    n, C, T, H, W = x.shape
+    Ho, Wo = size
+    if n == 0:
+        return x.new_empty((0, C, T, Ho, Wo))
+    if theta.dim() == 3:
+        out = resample_planes(
+            x.reshape(n, C * T, H, W), theta, size, sigma, mode=mode, padding_mode=padding_mode
+        )
+        return out.view(n, C, T, Ho, Wo)
+    planes = x.transpose(1, 2).reshape(n * T, C, H, W)
+    out = resample_planes(
+        planes,
+        theta.reshape(n * T, 2, 3),
+        size,
+        None if sigma is None else sigma.reshape(n * T, 2),
+        mode=mode,
+        padding_mode=padding_mode,
+    )
+    return out.view(n, T, C, Ho, Wo).transpose(1, 2).contiguous()
+
+
 def resample_work(
     x: Tensor,
     matrix: Tensor,
@@ -374,22 +414,19 @@ def resample_work(
     padding_mode: str = "zeros",
     antialias: bool = True,
 ) -> Tensor:
-    """``warp`` on a float working tensor: one sampling grid per clip, shared by all its frames.
+    """``warp`` on a float working tensor: one sampling grid per clip (``(B, 3, 3)`` matrices),
+    shared by all its frames, or one per frame (``(B, T, 3, 3)``).
 
     With ``antialias``, clips downscaled by more than ``ANTIALIAS_FROM`` are prefiltered (see
     ``antialias_sigma``) so that fine detail does not alias.
     """
-    B, C, T, H, W = x.shape
+    H, W = x.shape[3], x.shape[4]
     Ho, Wo = (H, W) if size is None else size
-    if B == 0:
-        return x.new_empty((0, C, T, Ho, Wo))
-    inv = invert_matrix(matrix.to(torch.float64))
-    sigma = antialias_sigma(matrix, inv) if antialias and mode == "bilinear" else None
-    theta = _theta(matrix, (H, W), (Ho, Wo), x.dtype, x.device, inverse=inv)
-    out = resample_planes(
-        x.reshape(B, C * T, H, W), theta, (Ho, Wo), sigma, mode=mode, padding_mode=padding_mode
-    )
-    return out.view(B, C, T, Ho, Wo)
+    m = matrix.to(torch.float64)
+    inv = invert_matrix(m)
+    sigma = antialias_sigma(m, inv) if antialias and mode == "bilinear" else None
+    theta = _theta(m, (H, W), (Ho, Wo), x.dtype, x.device, inverse=inv)
+    return resample_video(x, theta, (Ho, Wo), sigma, mode=mode, padding_mode=padding_mode)
 
 
 def warp(
@@ -404,13 +441,13 @@ def warp(
     """Resample every frame of each clip with that clip's forward affine matrix.
 
     All ``C * T`` planes of a clip share one sampling grid, so the clip moves rigidly and a static
-    clip stays static. Pixels that map from outside the frame get ``padding_mode``'s value. Any
+    clip stays static; with ``(B, T, 3, 3)`` matrices each frame has its own. Pixels that map from outside the frame get ``padding_mode``'s value. Any
     finite float values work (no range is assumed).
 
     Args:
         video: ``(B, C, T, H, W)``.
         matrix: ``(B, 3, 3)`` (or ``(B, 2, 3)``) forward maps from centred input pixel coordinates
-            to centred output pixel coordinates.
+            to centred output pixel coordinates, or ``(B, T, 3, 3)``: one per frame.
         size: Output ``(H_out, W_out)``; default the input's.
         mode: ``"bilinear"`` or ``"nearest"``.
         padding_mode: ``"zeros"``, ``"border"`` or ``"reflection"``.
@@ -426,18 +463,21 @@ def warp(
         True
     """
     _check_video(video)
-    B = video.shape[0]
-    if matrix.dim() != 3 or matrix.shape[0] != B or tuple(matrix.shape[1:]) not in ((3, 3), (2, 3)):
-        raise fail("matrix", tuple(matrix.shape), f"shape ({B}, 3, 3) or ({B}, 2, 3)")
+    B, T = video.shape[0], video.shape[2]
+    lead = tuple(matrix.shape[:-2])
+    if lead not in ((B,), (B, T)) or tuple(matrix.shape[-2:]) not in ((3, 3), (2, 3)):
+        raise fail(
+            "matrix", tuple(matrix.shape), f"shape ({B}, 3, 3), ({B}, 2, 3), or ({B}, {T}, 3, 3) per frame"
+        )
     if mode not in ("bilinear", "nearest"):
         raise fail("mode", mode, '"bilinear" or "nearest"')
     if padding_mode not in ("zeros", "border", "reflection"):
         raise fail("padding_mode", padding_mode, '"zeros", "border" or "reflection"')
     if size is not None:
         size = check_size("size", size)
-    if matrix.shape[1] == 2:
-        last = torch.tensor([0.0, 0.0, 1.0], dtype=matrix.dtype, device=matrix.device).expand(B, 1, 3)
-        matrix = torch.cat([matrix, last], dim=1)
+    if matrix.shape[-2] == 2:
+        last = torch.tensor([0.0, 0.0, 1.0], dtype=matrix.dtype, device=matrix.device).expand(*lead, 1, 3)
+        matrix = torch.cat([matrix, last], dim=-2)
     out = resample_work(
         to_work(video, copy=False), matrix, size, mode=mode, padding_mode=padding_mode, antialias=antialias
     )
@@ -461,21 +501,22 @@ def crop_matrix(boxes: Tensor, size: tuple[int, int], frame: tuple[int, int]) ->
     """``(B, 3, 3)`` float64 forward maps that send pixel boxes of a ``frame = (H, W)`` onto ``size``.
 
     Args:
-        boxes: ``(B, 4)`` ``(x0, y0, x1, y1)`` in pixels of the input frame (float or int).
+        boxes: ``(B, 4)`` ``(x0, y0, x1, y1)`` in pixels of the input frame (float or int), or
+            ``(B, T, 4)`` for one box per frame (then ``(B, T, 3, 3)`` matrices).
         size: ``(H_out, W_out)``.
         frame: ``(H_in, W_in)``.
     """
     b = boxes.to(torch.float64)
     (ho, wo), (hi, wi) = size, frame
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    bw, bh = b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]
     sx, sy = wo / bw, ho / bh
-    m = torch.zeros(b.shape[0], 3, 3, dtype=torch.float64)
-    m[:, 0, 0] = sx
-    m[:, 1, 1] = sy
+    m = torch.zeros(*b.shape[:-1], 3, 3, dtype=torch.float64)
+    m[..., 0, 0] = sx
+    m[..., 1, 1] = sy
     # X_out = (X_in - x0) * sx in absolute pixels; centred: x = X - W / 2 on each side
-    m[:, 0, 2] = sx * (wi / 2.0 - b[:, 0]) - wo / 2.0
-    m[:, 1, 2] = sy * (hi / 2.0 - b[:, 1]) - ho / 2.0
-    m[:, 2, 2] = 1.0
+    m[..., 0, 2] = sx * (wi / 2.0 - b[..., 0]) - wo / 2.0
+    m[..., 1, 2] = sy * (hi / 2.0 - b[..., 1]) - ho / 2.0
+    m[..., 2, 2] = 1.0
     return m
 
 
@@ -731,13 +772,16 @@ def add_noise(video: Tensor, noise: Tensor, std: Tensor, *, value_range: ValueRa
 
 
 def box_mask(boxes: Tensor, H: int, W: int, device: torch.device) -> Tensor:
-    """``(B, 1, 1, H, W)`` bool mask of half-open pixel boxes ``(y0, x0, y1, x1)``."""
+    """``(B, 1, 1, H, W)`` bool mask of half-open pixel boxes ``(y0, x0, y1, x1)`` (``(B, 4)``), or
+    ``(B, 1, T, H, W)`` for one box per frame (``(B, T, 4)``)."""
     boxes = to_device(boxes, device, torch.int64)
+    T = boxes.shape[1] if boxes.dim() == 3 else 1
+    boxes = boxes.reshape(-1, 4)
     rows = torch.arange(H, device=device)
     cols = torch.arange(W, device=device)
     rm = (rows >= boxes[:, 0:1]) & (rows < boxes[:, 2:3])
     cm = (cols >= boxes[:, 1:2]) & (cols < boxes[:, 3:4])
-    return (rm[:, :, None] & cm[:, None, :]).view(-1, 1, 1, H, W)
+    return (rm[:, :, None] & cm[:, None, :]).view(-1, 1, T, H, W)
 
 
 def erase_(x: Tensor, boxes: Tensor, value: float) -> Tensor:

@@ -10,7 +10,7 @@ Coordinates are in pixels of the canonical ``(H, W)`` frame: a box is ``(x0, y0,
 - ``frame_labels``: ``(B, T, ...)``, any dtype.
 
 Per-frame targets follow the frame order; per-clip targets hold for every frame and only follow the
-geometry. A box is mapped by transforming its four corners and taking their bounding box, clipped
+geometry (a geometry that varies over the clip, ``vary="frame"`` or ``"drift"``, makes them per-frame). A box is mapped by transforming its four corners and taking their bounding box, clipped
 to the frame (a box pushed out of the frame becomes empty: ``x0 == x1`` or ``y0 == y1``).
 """
 
@@ -83,10 +83,13 @@ def gather_targets(targets: dict[str, Tensor], frame_map: Tensor) -> dict[str, T
 
 
 def _apply_points(matrix: Tensor, pts: Tensor, size_in: tuple[int, int], size_out: tuple[int, int]) -> Tensor:
-    """Map ``(B, ..., 2)`` pixel points with ``(B, 3, 3)`` centred forward matrices."""
+    """Map ``(B, ..., 2)`` pixel points with ``(B, 3, 3)`` centred forward matrices, or
+    ``(B, T, ..., 2)`` points with per-frame ``(B, T, 3, 3)`` ones."""
     m = matrix.to(device=pts.device, dtype=torch.float64)
     shape = pts.shape
-    p = pts.to(torch.float64).reshape(shape[0], -1, 2)
+    if m.dim() == 4:
+        m = m.reshape(-1, 3, 3)
+    p = pts.to(torch.float64).reshape(m.shape[0], -1, 2)
     c_in = torch.tensor([size_in[1] / 2.0, size_in[0] / 2.0], dtype=torch.float64, device=pts.device)
     c_out = torch.tensor([size_out[1] / 2.0, size_out[0] / 2.0], dtype=torch.float64, device=pts.device)
     q = (p - c_in) @ m[:, :2, :2].transpose(1, 2) + m[:, None, :2, 2] + c_out
@@ -96,9 +99,21 @@ def _apply_points(matrix: Tensor, pts: Tensor, size_in: tuple[int, int], size_ou
 def warp_targets(
     targets: dict[str, Tensor], matrix: Tensor, size_in: tuple[int, int], size_out: tuple[int, int]
 ) -> dict[str, Tensor]:
-    """Apply ``(B, 3, 3)`` forward matrices from ``size_in`` to ``size_out`` frames to boxes, keypoints, masks."""
+    """Apply ``(B, 3, 3)`` forward matrices from ``size_in`` to ``size_out`` frames to boxes, keypoints, masks.
+
+    With per-frame ``(B, T, 3, 3)`` matrices (a drifting geometry) per-clip boxes and keypoints
+    become per-frame ones, ``(B, T, N, 4)`` and ``(B, T, N, 2)``, and a mask with one frame for all
+    (a field of view) gets one per frame.
+    """
     out = dict(targets)
     Ho, Wo = size_out
+    if matrix.dim() == 4:
+        B, T = matrix.shape[:2]
+        for key in ("boxes", "keypoints"):
+            if key in out and out[key].dim() == 3:
+                out[key] = out[key].unsqueeze(1).expand(B, T, *out[key].shape[1:])
+        if "masks" in out and out["masks"].shape[-3] == 1 and T > 1:
+            out["masks"] = out["masks"].expand(*out["masks"].shape[:-3], T, *out["masks"].shape[-2:])
     if "keypoints" in out:
         out["keypoints"] = _apply_points(matrix, out["keypoints"], size_in, size_out)
     if "boxes" in out:

@@ -121,6 +121,46 @@ def _count_arg(name: str, value: object, minimum: int = 0) -> int:
     return value
 
 
+# ----------------------------------------------------------------------------------------------- time variation
+Vary = Literal["clip", "frame", "drift"]
+VARY: tuple[str, ...] = ("clip", "frame", "drift")
+_TIME_STREAM = 64  # offset of the streams that hold drift end values and per-frame draws
+
+
+def _vary(value: object, allowed: tuple[str, ...] = VARY, why: str = "") -> str:
+    if value not in allowed:
+        raise fail("vary", value, " or ".join(f'"{a}"' for a in allowed) + why)
+    return str(value)
+
+
+def _over_time(first: Tensor, keys: ClipKeys, slot: int, stream: int, vary: str, T: int) -> Tensor:
+    """``(B, m, k)`` uniforms for ``k`` parameters that vary over the clip as ``vary`` says.
+
+    ``first`` is the clip's own ``(B, k)`` draws (what ``vary="clip"`` uses): ``m = 1``. With
+    ``"drift"`` they are the start and a second draw from ``stream + _TIME_STREAM`` the end
+    (``m = 2``: a record stays O(B)); with ``"frame"`` every frame has its own (``m = T``).
+    """
+    if vary == "clip":
+        return first[:, None, :]
+    k = first.shape[1]
+    if vary == "drift":
+        return torch.stack([first, keys.uniform(slot, stream + _TIME_STREAM, k)], dim=1)
+    return keys.uniform(slot, stream + _TIME_STREAM, k * T).view(-1, T, k)
+
+
+def _at_frames(value: Tensor, vary: str, T: int) -> Tensor:
+    """A recorded parameter per frame: drift's ``(B, 2, ...)`` start and end become ``(B, T, ...)``
+    by linear interpolation (the first frame at the start, the last at the end); ``"clip"``'s
+    ``(B, ...)`` and ``"frame"``'s ``(B, T, ...)`` are returned as they are."""
+    if vary != "drift":
+        return value
+    w = torch.linspace(0.0, 1.0, T, dtype=torch.float64) if T > 1 else torch.zeros(1, dtype=torch.float64)
+    w = w.view(1, T, *([1] * (value.dim() - 2)))
+    start, end = value[:, :1].to(torch.float64), value[:, 1:2].to(torch.float64)
+    out = start + (end - start) * w
+    return out if value.dtype == torch.int64 else out.to(value.dtype)
+
+
 def _padding(padding_mode: object) -> str:
     if padding_mode not in ("zeros", "border", "reflection"):
         raise fail("padding_mode", padding_mode, '"zeros", "border" or "reflection"')
@@ -129,10 +169,15 @@ def _padding(padding_mode: object) -> str:
 
 # ----------------------------------------------------------------------------------------------- geometry
 class RandomAffine(GeometricTransform):
-    """Random rotation, translation and isotropic scale per clip, identical on all its frames.
+    """Random rotation, translation and isotropic scale per clip: the same on all its frames, per
+    frame, or drifting over the clip.
 
     Rotation is counter-clockwise on screen for positive angles (as kornia and torchvision's
-    ``rotate``; torchvision's ``affine`` turns the other way).
+    ``rotate``; torchvision's ``affine`` turns the other way). With ``vary="drift"`` the clip's
+    first frame gets the start parameters, its last the end ones (each drawn like the clip's one)
+    and the frames between a linear blend of the two: a camera that turns, pans and zooms smoothly.
+    Per-frame geometry is one matrix per frame, still one resample of each frame (fused with the
+    stage's other geometric transforms); per-clip targets become per-frame ones.
 
     Args:
         degrees: Rotation range in degrees: ``d`` means ``(-d, d)``, or a ``(low, high)`` pair.
@@ -142,12 +187,18 @@ class RandomAffine(GeometricTransform):
         p: Probability that a clip is transformed at all.
         padding_mode: What fills pixels that come from outside the frame: ``"zeros"``,
             ``"border"`` or ``"reflection"``.
+        vary: ``"clip"`` (one set per clip; record ``angle`` (B,), ``translate`` (B, 2),
+            ``scale`` (B,)), ``"frame"`` (independent per frame: (B, T), (B, T, 2), (B, T)) or
+            ``"drift"`` (start and end: (B, 2), (B, 2, 2), (B, 2)).
 
     Examples:
         >>> t = RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.8, 1.2))
         >>> out, p = t(torch.rand(2, 1, 4, 16, 16), seed=0, return_params=True)
         >>> out.shape, p.angle.shape, p.translate.shape
         (torch.Size([2, 1, 4, 16, 16]), torch.Size([2]), torch.Size([2, 2]))
+        >>> _, p = RandomAffine(10, vary="drift")(torch.rand(2, 1, 4, 16, 16), seed=0, return_params=True)
+        >>> p.angle.shape  # start and end
+        torch.Size([2, 2])
     """
 
     def __init__(
@@ -157,6 +208,7 @@ class RandomAffine(GeometricTransform):
         scale: tuple[float, float] | None = None,
         p: float = 1.0,
         padding_mode: str = "zeros",
+        vary: Vary = "clip",
     ) -> None:
         self.degrees = _range("degrees", degrees, symmetric_around=0.0, lo=-360.0, hi=360.0)
         if translate is None:
@@ -171,19 +223,25 @@ class RandomAffine(GeometricTransform):
         self.scale = (1.0, 1.0) if scale is None else _range("scale", scale, lo=1e-6)
         self.p = _prob("p", p)
         self.padding_mode = _padding(padding_mode)
+        self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> AffineParams:
         u = keys.uniform(slot, 0, 5)
-        on = u[:, 4] < self.p
-        angle = torch.where(on, _lerp(u[:, 0], self.degrees), 0.0)
-        tx = torch.where(on, (2.0 * u[:, 1] - 1.0) * (self.translate[0] * shape.W), 0.0)
-        ty = torch.where(on, (2.0 * u[:, 2] - 1.0) * (self.translate[1] * shape.H), 0.0)
-        scale = torch.where(on, _lerp(u[:, 3], self.scale), 1.0)
-        return AffineParams(angle=angle, translate=torch.stack([tx, ty], dim=1), scale=scale)
+        on = (u[:, 4] < self.p)[:, None]
+        v = _over_time(u[:, :4], keys, slot, 0, self.vary, shape.T)  # (B, 1 | 2 | T, 4)
+        angle = torch.where(on, _lerp(v[..., 0], self.degrees), 0.0)
+        tx = torch.where(on, (2.0 * v[..., 1] - 1.0) * (self.translate[0] * shape.W), 0.0)
+        ty = torch.where(on, (2.0 * v[..., 2] - 1.0) * (self.translate[1] * shape.H), 0.0)
+        scale = torch.where(on, _lerp(v[..., 3], self.scale), 1.0)
+        translate = torch.stack([tx, ty], dim=-1)
+        if self.vary == "clip":
+            angle, translate, scale = angle[:, 0], translate[:, 0], scale[:, 0]
+        return AffineParams(angle=angle, translate=translate, scale=scale)
 
     def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
         assert isinstance(params, AffineParams)
-        return VF.affine_matrix(params.angle, params.translate, params.scale)
+        at = [_at_frames(v, self.vary, shape.T) for v in (params.angle, params.translate, params.scale)]
+        return VF.affine_matrix(*at)
 
 
 class _Flip(GeometricTransform):
@@ -243,7 +301,7 @@ class _Crop(GeometricTransform):
 
 
 class RandomResizedCrop(_Crop):
-    """Crop a random box per clip (the same on all its frames) and resize it to ``size``.
+    """Crop a random box per clip (the same on all its frames, or sliding) and resize it to ``size``.
 
     torchvision's sampling: the box covers a fraction ``scale`` of the frame's area with an aspect
     ratio (w / h) log-uniform in ``ratio``; up to ``attempts`` candidates are drawn and the first
@@ -251,11 +309,17 @@ class RandomResizedCrop(_Crop):
     when its aspect is in range). Boxes are whole pixels. Shrinking by more than
     ``vidaug3d.functional.ANTIALIAS_FROM`` is prefiltered against aliasing.
 
+    With ``vary="drift"`` the box keeps its size and slides over the clip from its start position
+    (the clip's box) to an end position drawn the same way (uniform where the box fits), in
+    sub-pixel steps: the record holds both boxes, ``(B, 2, 4)``. Independent boxes per frame
+    (``"frame"``) would make a clip jump around and are refused.
+
     Args:
         size: Output ``(height, width)``, or one int for a square.
         scale: ``(low, high)`` fraction of the frame's area, in (0, 1].
         ratio: ``(low, high)`` aspect ratio w / h, > 0.
         attempts: Candidate boxes per clip.
+        vary: ``"clip"`` or ``"drift"``.
 
     Examples:
         >>> out, p = RandomResizedCrop(32, scale=(0.2, 1.0))(torch.rand(2, 1, 4, 48, 64), seed=0, return_params=True)
@@ -269,6 +333,7 @@ class RandomResizedCrop(_Crop):
         scale: tuple[float, float] = (0.08, 1.0),
         ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0),
         attempts: int = 10,
+        vary: Literal["clip", "drift"] = "clip",
     ) -> None:
         self.size = VF.check_size("size", size)
         self.scale = _range("scale", scale, lo=0.0, hi=1.0)
@@ -276,6 +341,7 @@ class RandomResizedCrop(_Crop):
             raise fail("scale", scale, "a (low, high) area fraction with high > 0")
         self.ratio = _range("ratio", ratio, lo=1e-6)
         self.attempts = _count_arg("attempts", attempts, 1)
+        self.vary = _vary(vary, ("clip", "drift"), " (a crop per frame would jump around)")
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> CropParams:
         H, W, A = shape.H, shape.W, self.attempts
@@ -302,7 +368,19 @@ class RandomResizedCrop(_Crop):
         fy, fx = (H - fh) // 2, (W - fw) // 2
         box = torch.stack([x0, y0, x0 + w, y0 + h], dim=1)
         fallback = torch.tensor([fx, fy, fx + fw, fy + fh], dtype=torch.int64)
-        return CropParams(box=torch.where(any_fit[:, None], box, fallback))
+        box = torch.where(any_fit[:, None], box, fallback)
+        if self.vary == "drift":  # the same box size at a second position
+            bw, bh = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+            e = keys.uniform(slot, 2 + _TIME_STREAM, 2).to(torch.float64)
+            ey = torch.floor(e[:, 0] * (H - bh + 1).to(torch.float64)).to(torch.int64)
+            ex = torch.floor(e[:, 1] * (W - bw + 1).to(torch.float64)).to(torch.int64)
+            box = torch.stack([box, torch.stack([ex, ey, ex + bw, ey + bh], dim=1)], dim=1)
+        return CropParams(box=box)
+
+    def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
+        assert isinstance(params, CropParams)
+        box = _at_frames(params.box, self.vary, shape.T)  # (B, 4), or (B, T, 4) sliding
+        return VF.crop_matrix(box, self.size, (shape.H, shape.W))
 
 
 class Resize(_Crop):
@@ -401,7 +479,8 @@ class ColorJitter(ValueTransform):
         hue: Hue jitter in turns, a number ``h`` in [0, 0.5] for ``(-h, h)`` or a pair within it.
         p: Probability that a clip is jittered.
         vary: ``"clip"``: one set of factors per clip, shape ``(B,)``; ``"frame"``: independent
-            factors for every frame, shape ``(B, T)`` (flicker).
+            factors for every frame, shape ``(B, T)`` (flicker); ``"drift"``: a start and an end
+            factor per clip, shape ``(B, 2)``, blended linearly over the frames (a gain that rises).
 
     Examples:
         >>> out, p = ColorJitter(0.3, 0.3)(torch.rand(2, 1, 4, 8, 8), seed=0, return_params=True)
@@ -416,16 +495,14 @@ class ColorJitter(ValueTransform):
         saturation: float | tuple[float, float] = 0.0,
         hue: float | tuple[float, float] = 0.0,
         p: float = 1.0,
-        vary: Literal["clip", "frame"] = "clip",
+        vary: Vary = "clip",
     ) -> None:
         self.brightness = _range("brightness", brightness, symmetric_around=1.0, lo=0.0)
         self.contrast = _range("contrast", contrast, symmetric_around=1.0, lo=0.0)
         self.saturation = _range("saturation", saturation, symmetric_around=1.0, lo=0.0)
         self.hue = _range("hue", hue, symmetric_around=0.0, lo=-0.5, hi=0.5)
         self.p = _prob("p", p)
-        if vary not in ("clip", "frame"):
-            raise fail("vary", vary, '"clip" or "frame"')
-        self.vary = vary
+        self.vary = _vary(vary)
 
     @property
     def _colour(self) -> bool:
@@ -436,13 +513,16 @@ class ColorJitter(ValueTransform):
             raise fail(
                 "video", f"{shape.C} channel(s)", "3 (RGB) channels for ColorJitter's saturation and hue"
             )
-        n = shape.T if self.vary == "frame" else 1
         on = keys.uniform(slot, 2, 1) < self.p
-        b = torch.where(on, _lerp(keys.uniform(slot, 0, n), self.brightness), 1.0)
-        c = torch.where(on, _lerp(keys.uniform(slot, 1, n), self.contrast), 1.0)
+
+        def factor(stream: int, r: tuple[float, float], off: float) -> Tensor:
+            u = _over_time(keys.uniform(slot, stream, 1), keys, slot, stream, self.vary, shape.T)[..., 0]
+            return torch.where(on, _lerp(u, r), off)
+
+        b = factor(0, self.brightness, 1.0)
+        c = factor(1, self.contrast, 1.0)
         if self._colour:
-            sat = torch.where(on, _lerp(keys.uniform(slot, 3, n), self.saturation), 1.0)
-            hue = torch.where(on, _lerp(keys.uniform(slot, 4, n), self.hue), 0.0)
+            sat, hue = factor(3, self.saturation, 1.0), factor(4, self.hue, 0.0)
         else:
             sat, hue = torch.ones_like(b), torch.zeros_like(b)
         if self.vary == "clip":
@@ -453,15 +533,28 @@ class ColorJitter(ValueTransform):
         if self.hue != (0.0, 0.0) and ctx.value_range is None:
             raise fail("value_range", None, "a bounded (low, high) range: ColorJitter's hue needs one")
 
-    def prepare(self, params: TransformParams, ctx: Context) -> tuple[Any, ...]:
+    def prepare(self, params: TransformParams, ctx: Context) -> Any:
         assert isinstance(params, ColorParams)
-        scale, shift, active = VF.intensity_factors(params.brightness, params.contrast)
+        if self.vary == "drift":  # made per frame in apply_, where the clip's T is known
+            return params
+        return self._factors(params.brightness, params.contrast, params.saturation, params.hue)
+
+    @staticmethod
+    def _factors(b: Tensor, c: Tensor, sat: Tensor, hue: Tensor) -> tuple[Any, ...]:
+        scale, shift, active = VF.intensity_factors(b, c)
         per_clip = (scale.tolist(), shift.tolist(), active.tolist()) if scale.dim() == 1 else None
-        sat = params.saturation if bool((params.saturation != 1.0).any()) else None
-        hue = params.hue if bool((params.hue != 0.0).any()) else None
-        return (scale, shift, active, per_clip, sat, hue)
+        return (
+            scale,
+            shift,
+            active,
+            per_clip,
+            sat if bool((sat != 1.0).any()) else None,
+            hue if bool((hue != 0.0).any()) else None,
+        )
 
     def clip_params(self, prepared: Any, b: int) -> Any:
+        if isinstance(prepared, ColorParams):
+            return prepared.select(slice(b, b + 1))
         scale, shift, active, per_clip, sat, hue = prepared
         s = None if sat is None or not bool((sat[b] != 1.0).any()) else sat[b : b + 1]
         h = None if hue is None or not bool((hue[b] != 0.0).any()) else hue[b : b + 1]
@@ -470,6 +563,10 @@ class ColorJitter(ValueTransform):
         return (scale[b : b + 1], shift[b : b + 1], active[b : b + 1], None, s, h)
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if isinstance(params, ColorParams):  # drift: start and end blended over the clip's frames
+            T = x.shape[2]
+            f = (params.brightness, params.contrast, params.saturation, params.hue)
+            params = self._factors(*(_at_frames(v, "drift", T) for v in f))
         scale, shift, active, _, sat, hue = params
         x = VF.intensity_map_(x, scale, shift, active, ctx.value_range)
         if sat is not None:
@@ -585,34 +682,50 @@ class RandomGamma(ValueTransform):
         gamma: ``(low, high)`` exponent range, > 0.
         gain: ``(low, high)`` gain range, >= 0 (default 1).
         p: Probability that a clip is corrected.
+        vary: ``"clip"`` (record ``(B,)``), ``"frame"`` (``(B, T)``) or ``"drift"`` (start and
+            end, ``(B, 2)``, blended over the frames).
     """
 
     needs_range = True
 
     def __init__(
-        self, gamma: tuple[float, float] = (0.7, 1.5), gain: tuple[float, float] = (1.0, 1.0), p: float = 1.0
+        self,
+        gamma: tuple[float, float] = (0.7, 1.5),
+        gain: tuple[float, float] = (1.0, 1.0),
+        p: float = 1.0,
+        vary: Vary = "clip",
     ) -> None:
         self.gamma = _range("gamma", gamma, lo=1e-6)
         self.gain = _range("gain", gain, lo=0.0)
         self.p = _prob("p", p)
+        self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> GammaParams:
         u = keys.uniform(slot, 0, 3)
-        on = u[:, 2] < self.p
-        gamma = torch.where(on, _lerp(u[:, 0], self.gamma), 1.0)
-        gain = torch.where(on, _lerp(u[:, 1], self.gain), 1.0)
+        on = (u[:, 2] < self.p)[:, None]
+        v = _over_time(u[:, :2], keys, slot, 0, self.vary, shape.T)
+        gamma = torch.where(on, _lerp(v[..., 0], self.gamma), 1.0)
+        gain = torch.where(on, _lerp(v[..., 1], self.gain), 1.0)
+        if self.vary == "clip":
+            gamma, gain = gamma[:, 0], gain[:, 0]
         return GammaParams(gamma=gamma, gain=gain)
 
     def clip_params(self, prepared: Any, b: int) -> Any:
         assert isinstance(prepared, GammaParams)
-        if float(prepared.gamma[b]) == 1.0 and float(prepared.gain[b]) == 1.0:
+        if bool((prepared.gamma[b] == 1.0).all() and (prepared.gain[b] == 1.0).all()):
             return None
         return prepared.select(slice(b, b + 1))
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         if params is None:
             return x
-        return PF.adjust_gamma_(x, params.gamma, params.gain, value_range=ctx.value_range)
+        T = x.shape[2]
+        return PF.adjust_gamma_(
+            x,
+            _at_frames(params.gamma, self.vary, T),
+            _at_frames(params.gain, self.vary, T),
+            value_range=ctx.value_range,
+        )
 
 
 class RandomAdjustSharpness(ValueTransform):
@@ -659,11 +772,27 @@ class RandomAdjustSharpness(ValueTransform):
 
 
 class _KeyedNoise(ValueTransform):
-    """Shared by the noises drawn from a keyed field: a ``NoiseParams`` record (strength, seed) per clip."""
+    """Shared by the noises drawn from a keyed field: a ``NoiseParams`` record (strength, seed) per
+    clip; the strength per clip ``(B,)``, per frame ``(B, T)`` or drifting ``(B, 2)`` (``vary``)."""
+
+    vary: str = "clip"
+
+    def _strength(self, u: Tensor, keys: ClipKeys, slot: int, T: int, r: tuple[float, float]) -> Tensor:
+        """The strength from the clip's ``(B, 2)`` draws (value, gate) as ``vary`` says."""
+        v = _over_time(u[:, :1], keys, slot, 0, self.vary, T)[..., 0]
+        out = torch.where((u[:, 1] < self.p)[:, None], _lerp(v, r), 0.0)  # type: ignore[attr-defined]
+        return out[:, 0] if self.vary == "clip" else out
 
     def clip_params(self, prepared: Any, b: int) -> Any:
         assert isinstance(prepared, NoiseParams)
-        return (float(prepared.std[b]), int(prepared.seed[b]))  # one clip: Python numbers
+        std = float(prepared.std[b]) if self.vary == "clip" else prepared.std[b : b + 1]
+        return (std, int(prepared.seed[b]))  # one clip: Python numbers where they suffice
+
+    def _clip_strength(self, strength: float | Tensor, T: int) -> float | Tensor | None:
+        """One clip's strength for its kernel, or None where it adds nothing."""
+        if isinstance(strength, Tensor):
+            return _at_frames(strength, self.vary, T) if bool((strength != 0.0).any()) else None
+        return strength if strength != 0.0 else None
 
 
 class GaussianNoise(_KeyedNoise):
@@ -678,6 +807,8 @@ class GaussianNoise(_KeyedNoise):
         std: Standard deviation in the units of the video's values (uint8 videos: of [0, 1]), or a
             (low, high) range drawn per clip.
         p: Probability that a clip gets noise.
+        vary: How the standard deviation varies: ``"clip"``, ``"frame"`` or ``"drift"`` (the
+            field itself is independent per pixel and frame in every mode).
 
     Examples:
         >>> v = torch.full((1, 1, 2, 8, 8), 0.5)
@@ -686,28 +817,30 @@ class GaussianNoise(_KeyedNoise):
         True
     """
 
-    def __init__(self, std: float | tuple[float, float] = 0.03, p: float = 1.0) -> None:
+    def __init__(self, std: float | tuple[float, float] = 0.03, p: float = 1.0, vary: Vary = "clip") -> None:
         if isinstance(std, (int, float)) and not isinstance(std, bool):
             self.std = _range("std", (float(std), float(std)), lo=0.0)
         else:
             self.std = _range("std", std, lo=0.0)
         self.p = _prob("p", p)
+        self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> NoiseParams:
-        u = keys.uniform(slot, 0, 2)
-        std = torch.where(u[:, 1] < self.p, _lerp(u[:, 0], self.std), 0.0)
+        std = self._strength(keys.uniform(slot, 0, 2), keys, slot, shape.T, self.std)
         return NoiseParams(std=std, seed=keys.seeds(slot, 1))
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         if isinstance(params, NoiseParams):
             # the whole batch's fields in one elementwise evaluation (no loop over clips)
             noise = normal_field(params.seed, x.shape[1:], dtype=x.dtype, device=x.device)
-            return VF.add_noise_(x, noise, params.std, ctx.value_range, scratch=True)
+            std_t = _at_frames(params.std, self.vary, x.shape[2])
+            return VF.add_noise_(x, noise, std_t, ctx.value_range, scratch=True)
         std, seed = params  # one clip: its own field, made only if it is used
-        if std == 0.0:
+        s = self._clip_strength(std, x.shape[2])
+        if s is None:
             return x
-        noise = normal_field(seed, x.shape[1:], dtype=x.dtype, device=x.device)
-        return VF.add_noise_(x, noise, std, ctx.value_range, scratch=True)
+        noise = normal_field(seed, x.shape[1:], dtype=x.dtype, device=x.device).unsqueeze(0)
+        return VF.add_noise_(x, noise, s, ctx.value_range, scratch=True)
 
 
 class GaussianBlur(ValueTransform):
@@ -715,13 +848,15 @@ class GaussianBlur(ValueTransform):
 
     The kernel has ``kernel_size`` taps per axis and weights ``exp(-x**2 / (2 sigma**2))``,
     normalised, with reflected borders, as torchvision's and kornia's ``gaussian_blur``; it is
-    separable and runs as one pass per axis over the clip's frames (the same sigma on all of them).
+    separable and runs as one pass per axis over the clip's frames (the same sigma on all of them,
+    or, with ``vary="frame"`` or ``"drift"``, a sigma per frame: focus that comes and goes).
     A frame smaller than the kernel uses the taps that fit.
 
     Args:
         kernel_size: Odd positive int, or an ``(ky, kx)`` pair of them.
         sigma: Standard deviation in pixels: a number, or a ``(low, high)`` range drawn per clip.
         p: Probability that a clip is blurred.
+        vary: ``"clip"`` (record ``(B,)``), ``"frame"`` (``(B, T)``) or ``"drift"`` (``(B, 2)``).
 
     Examples:
         >>> out = GaussianBlur(5, sigma=(0.5, 2.0))(torch.rand(2, 1, 3, 16, 16), seed=0)
@@ -734,6 +869,7 @@ class GaussianBlur(ValueTransform):
         kernel_size: int | tuple[int, int],
         sigma: float | tuple[float, float] = (0.1, 2.0),
         p: float = 1.0,
+        vary: Vary = "clip",
     ) -> None:
         ks = VF.check_size("kernel_size", kernel_size)
         if ks[0] % 2 == 0 or ks[1] % 2 == 0:
@@ -743,14 +879,17 @@ class GaussianBlur(ValueTransform):
             sigma = (float(sigma), float(sigma))
         self.sigma = _range("sigma", sigma, lo=0.0)
         self.p = _prob("p", p)
+        self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> BlurParams:
         u = keys.uniform(slot, 0, 2)
-        return BlurParams(sigma=torch.where(u[:, 1] < self.p, _lerp(u[:, 0], self.sigma), 0.0))
+        v = _over_time(u[:, :1], keys, slot, 0, self.vary, shape.T)[..., 0]
+        sigma = torch.where((u[:, 1] < self.p)[:, None], _lerp(v, self.sigma), 0.0)
+        return BlurParams(sigma=sigma[:, 0] if self.vary == "clip" else sigma)
 
     def clip_params(self, prepared: Any, b: int) -> Any:
         assert isinstance(prepared, BlurParams)
-        return prepared.sigma[b : b + 1] if float(prepared.sigma[b]) > 0 else None
+        return prepared.sigma[b : b + 1] if bool((prepared.sigma[b] > 0).any()) else None
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         sigma = params.sigma if isinstance(params, BlurParams) else params
@@ -758,19 +897,29 @@ class GaussianBlur(ValueTransform):
             return x
         n, C, T, H, W = x.shape
         ky, kx = self.kernel_size
-        planes = x.reshape(n, C * T, H, W)
-        y = VF.blur_planes(planes, sigma[:, None].expand(n, 2), padding="reflect", radius=(ky // 2, kx // 2))
-        if isinstance(params, BlurParams) and not bool((sigma > 0).all()):  # leave unblurred clips exact
-            y = torch.where((sigma > 0).to(x.device).view(n, 1, 1, 1), y, planes)
-        return y.view(n, C, T, H, W)
+        sigma = _at_frames(sigma, self.vary, T)
+        if sigma.dim() == 1:  # one sigma per clip: its C * T planes in one pass
+            planes = x.reshape(n, C * T, H, W)
+        else:  # one per frame: the frames are the items, their C channels the planes
+            planes, sigma = x.transpose(1, 2).reshape(n * T, C, H, W), sigma.reshape(n * T)
+        y = VF.blur_planes(planes, sigma[:, None].expand(-1, 2), padding="reflect", radius=(ky // 2, kx // 2))
+        if not bool((sigma > 0).all()):  # leave unblurred clips (frames) exact
+            y = torch.where((sigma > 0).to(x.device).view(-1, 1, 1, 1), y, planes)
+        if sigma.shape[0] == n:
+            return y.view(n, C, T, H, W)
+        return y.view(n, T, C, H, W).transpose(1, 2).contiguous()
 
 
 class RandomErasing(ValueTransform):
-    """Erase one random rectangle per clip, at the same place in every frame (torchvision's sampling).
+    """Erase one random rectangle per clip, at the same place in every frame (torchvision's sampling),
+    or moving.
 
     The box's area is a fraction ``scale`` of the frame and its aspect ratio (h / w) is log-uniform
     in ``ratio``; up to ``attempts`` candidate boxes are drawn and the first that fits is used (none
-    fits: the clip is left alone, as in torchvision).
+    fits: the clip is left alone, as in torchvision). With ``vary="drift"`` the box keeps its size
+    and slides, in whole pixels, from its position to a second one drawn the same way (an occluder
+    that passes: record ``(B, 2, 4)``); with ``"frame"`` every frame draws its own box (record
+    ``(B, T, 4)``; the clip's ``p`` still decides whether it is erased at all).
 
     Args:
         p: Probability that a clip is erased.
@@ -779,6 +928,7 @@ class RandomErasing(ValueTransform):
         value: Fill value in the video's units (uint8 videos: in [0, 1]); within the call's
             ``value_range`` where that is bounded.
         attempts: Candidate boxes per clip.
+        vary: ``"clip"``, ``"frame"`` or ``"drift"``.
 
     Examples:
         >>> out, p = RandomErasing(p=1.0)(torch.rand(3, 1, 2, 32, 32), seed=0, return_params=True)
@@ -793,6 +943,7 @@ class RandomErasing(ValueTransform):
         ratio: tuple[float, float] = (0.3, 3.3),
         value: float = 0.0,
         attempts: int = 10,
+        vary: Vary = "clip",
     ) -> None:
         self.p = _prob("p", p)
         self.scale = _range("scale", scale, lo=0.0, hi=1.0)
@@ -801,6 +952,7 @@ class RandomErasing(ValueTransform):
             raise fail("value", value, "a finite fill value")
         self.value = float(value)
         self.attempts = _count_arg("attempts", attempts, 1)
+        self.vary = _vary(vary)
 
     def check_context(self, ctx: Context) -> None:
         vr = ctx.value_range
@@ -808,8 +960,27 @@ class RandomErasing(ValueTransform):
             raise fail("value", self.value, f"a fill value within the value range {vr} (working units)")
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> EraseParams:
-        H, W = shape.H, shape.W
-        u = keys.uniform(slot, 0, 2 * self.attempts + 3).to(torch.float64)
+        H, W, T = shape.H, shape.W, shape.T
+        k = 2 * self.attempts + 3
+        u = keys.uniform(slot, 0, k)
+        box, on = self._box(u.to(torch.float64), H, W)
+        if self.vary == "frame":
+            uf = keys.uniform(slot, _TIME_STREAM, k * T).view(-1, k).to(torch.float64)
+            uf[:, k - 1] = 0.0  # the frames' boxes are all on; the clip's own gate decides
+            fbox, _ = self._box(uf, H, W)
+            box = torch.where((u[:, k - 1] < self.p)[:, None, None], fbox.view(-1, T, 4), 0)
+        elif self.vary == "drift":  # the same size at a second position
+            bh, bw = box[:, 2] - box[:, 0], box[:, 3] - box[:, 1]
+            e = keys.uniform(slot, _TIME_STREAM, 2).to(torch.float64)
+            ey = torch.floor(e[:, 0] * (H - bh + 1).to(torch.float64)).to(torch.int64)
+            ex = torch.floor(e[:, 1] * (W - bw + 1).to(torch.float64)).to(torch.int64)
+            end = torch.where(on[:, None], torch.stack([ey, ex, ey + bh, ex + bw], dim=1), 0)
+            box = torch.stack([box, end], dim=1)
+        return EraseParams(box=box)
+
+    def _box(self, u: Tensor, H: int, W: int) -> tuple[Tensor, Tensor]:
+        """``(n, 4)`` boxes ``(y0, x0, y1, x1)`` (empty where off) and whether each is on, from
+        ``(n, 2 * attempts + 3)`` uniforms."""
         area = _lerp(u[:, : self.attempts], self.scale) * (H * W)
         log_r = _lerp(
             u[:, self.attempts : 2 * self.attempts], (math.log(self.ratio[0]), math.log(self.ratio[1]))
@@ -827,16 +998,24 @@ class RandomErasing(ValueTransform):
         x0 = torch.floor(u[:, k + 1] * (W - w + 1).to(torch.float64)).to(torch.int64)
         on = any_fit & (u[:, k + 2] < self.p)
         box = torch.stack([y0, x0, y0 + h, x0 + w], dim=1)
-        box = torch.where(on[:, None], box, torch.zeros_like(box))
-        return EraseParams(box=box)
+        return torch.where(on[:, None], box, torch.zeros_like(box)), on
+
+    def _frame_boxes(self, box: Tensor, T: int) -> Tensor:
+        """The boxes the kernel erases: ``(n, 4)`` per clip or ``(n, T, 4)`` per frame."""
+        if self.vary != "drift":
+            return box
+        size = box[:, :1, 2:] - box[:, :1, :2]
+        origin = torch.round(_at_frames(box[..., :2], "drift", T)).to(torch.int64)
+        return torch.cat([origin, origin + size], dim=-1)
 
     def clip_params(self, prepared: Any, b: int) -> Any:
         assert isinstance(prepared, EraseParams)
-        return prepared.box[b].tolist()
+        return prepared.box[b].tolist() if self.vary == "clip" else prepared.box[b : b + 1]
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
-        if isinstance(params, EraseParams):
-            return VF.erase_(x, params.box, self.value)
+        if isinstance(params, (EraseParams, Tensor)):
+            box = params.box if isinstance(params, EraseParams) else params
+            return VF.erase_(x, self._frame_boxes(box, x.shape[2]), self.value)
         y0, x0, y1, x1 = params  # one clip: a slice assignment touches only the box
         if y1 > y0 and x1 > x0:
             x[..., y0:y1, x0:x1] = self.value
@@ -1072,26 +1251,37 @@ class DepthAttenuation(_ProbeTransform):
         mu: ``(low, high)`` attenuation over the whole depth, >= 0.
         floor: ``(low, high)`` fraction of brightness never lost, in [0, 1].
         p: Probability that a clip is attenuated.
+        vary: ``"clip"``, ``"frame"`` or ``"drift"`` (``mu`` and ``floor`` from a start to an
+            end value over the clip: a gain that changes as the probe presses or lifts).
     """
 
     def __init__(
-        self, mu: tuple[float, float] = (0.5, 2.0), floor: tuple[float, float] = (0.1, 0.4), p: float = 1.0
+        self,
+        mu: tuple[float, float] = (0.5, 2.0),
+        floor: tuple[float, float] = (0.1, 0.4),
+        p: float = 1.0,
+        vary: Vary = "clip",
     ) -> None:
         self.mu = _range("mu", mu, lo=0.0)
         self.floor = _range("floor", floor, lo=0.0, hi=1.0)
         self.p = _prob("p", p)
+        self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> GammaParams:
         u = keys.uniform(slot, 0, 3)
-        on = u[:, 2] < self.p
+        on = (u[:, 2] < self.p)[:, None]
+        v = _over_time(u[:, :2], keys, slot, 0, self.vary, shape.T)
         # record: gamma = mu (0 where off), gain = floor (1 where off): the identity gain
-        return GammaParams(
-            gamma=torch.where(on, _lerp(u[:, 0], self.mu), 0.0),
-            gain=torch.where(on, _lerp(u[:, 1], self.floor), 1.0),
-        )
+        mu = torch.where(on, _lerp(v[..., 0], self.mu), 0.0)
+        floor = torch.where(on, _lerp(v[..., 1], self.floor), 1.0)
+        if self.vary == "clip":
+            mu, floor = mu[:, 0], floor[:, 0]
+        return GammaParams(gamma=mu, gain=floor)
 
     def kernel_(self, x: Tensor, probe: Any, params: Any, ctx: Context) -> Tensor:
-        return US.depth_attenuation_(x, probe, params.gamma, params.gain, value_range=ctx.value_range)
+        T = x.shape[2]
+        mu, floor = _at_frames(params.gamma, self.vary, T), _at_frames(params.gain, self.vary, T)
+        return US.depth_attenuation_(x, probe, mu, floor, value_range=ctx.value_range)
 
 
 class TimeGainCompensation(_ProbeTransform):
@@ -1105,21 +1295,28 @@ class TimeGainCompensation(_ProbeTransform):
         gain: ``(low, high)`` range of each knot's gain, >= 0.
         points: Number of knots, >= 2.
         p: Probability that a clip gets a curve (else gain 1).
+        vary: ``"clip"`` (record ``(B, points)``), ``"frame"`` (``(B, T, points)``) or
+            ``"drift"`` (a start and an end curve, ``(B, 2, points)``, blended over the frames:
+            a sonographer turning the gain knobs).
     """
 
-    def __init__(self, gain: tuple[float, float] = (0.6, 1.4), points: int = 5, p: float = 1.0) -> None:
+    def __init__(
+        self, gain: tuple[float, float] = (0.6, 1.4), points: int = 5, p: float = 1.0, vary: Vary = "clip"
+    ) -> None:
         self.gain = _range("gain", gain, lo=0.0)
         self.points = _count_arg("points", points, 2)
         self.p = _prob("p", p)
+        self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> FactorParams:
         on = keys.uniform(slot, 1, 1) < self.p
-        return FactorParams(factor=torch.where(on, _lerp(keys.uniform(slot, 0, self.points), self.gain), 1.0))
+        v = _over_time(keys.uniform(slot, 0, self.points), keys, slot, 0, self.vary, shape.T)
+        factor = torch.where(on[:, :, None], _lerp(v, self.gain), 1.0)
+        return FactorParams(factor=factor[:, 0] if self.vary == "clip" else factor)
 
     def kernel_(self, x: Tensor, probe: Any, params: Any, ctx: Context) -> Tensor:
-        return US.time_gain_compensation_(
-            x, probe, params.factor.to(torch.float64), value_range=ctx.value_range
-        )
+        gains = _at_frames(params.factor, self.vary, x.shape[2]).to(torch.float64)
+        return US.time_gain_compensation_(x, probe, gains, value_range=ctx.value_range)
 
 
 class AcousticShadow(_ProbeTransform):
@@ -1157,9 +1354,9 @@ class AcousticShadow(_ProbeTransform):
         self.strength = _range("strength", strength, lo=0.0, hi=1.0)
         self.depth = _range("depth", depth)
         self.p = _prob("p", p)
-        if vary not in ("clip", "drift"):
-            raise fail("vary", vary, '"clip" or "drift"')
-        self.vary = vary
+        self.vary = _vary(
+            vary, ("clip", "drift"), " (a shadow is an obstacle's: it moves, it does not flicker)"
+        )
         if isinstance(drift, bool) or not isinstance(drift, (int, float)) or not 0 <= drift < math.inf:
             raise fail("drift", drift, "a finite distance >= 0")
         self.drift = float(drift)
@@ -1184,13 +1381,8 @@ class AcousticShadow(_ProbeTransform):
             return x
         position = params.position
         if bool((params.position_end != params.position).any()):  # drift: per frame, from start to end
-            T = x.shape[2]
-            t = (
-                torch.linspace(0.0, 1.0, T, dtype=torch.float64)
-                if T > 1
-                else torch.zeros(1, dtype=torch.float64)
-            )
-            position = position[:, None] + (params.position_end - position)[:, None] * t[None, :]
+            ends = torch.stack([params.position, params.position_end], dim=1)
+            position = _at_frames(ends, "drift", x.shape[2])
         return US.acoustic_shadow_(
             x,
             probe,
@@ -1215,18 +1407,20 @@ class SpeckleNoise(_KeyedNoise):
         strength: ``(low, high)`` blend of the field, >= 0 (0 = no change, 1 = the full field).
         looks: 1 for Rayleigh, k > 1 for gamma with k looks.
         p: Probability that a clip gets speckle.
+        vary: How the strength varies: ``"clip"``, ``"frame"`` or ``"drift"``.
     """
 
-    def __init__(self, strength: tuple[float, float] = (0.2, 0.6), looks: int = 1, p: float = 1.0) -> None:
+    def __init__(
+        self, strength: tuple[float, float] = (0.2, 0.6), looks: int = 1, p: float = 1.0, vary: Vary = "clip"
+    ) -> None:
         self.strength = _range("strength", strength, lo=0.0)
         self.looks = _count_arg("looks", looks, 1)
         self.p = _prob("p", p)
+        self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> NoiseParams:
-        u = keys.uniform(slot, 0, 2)
-        return NoiseParams(
-            std=torch.where(u[:, 1] < self.p, _lerp(u[:, 0], self.strength), 0.0), seed=keys.seeds(slot, 1)
-        )
+        std = self._strength(keys.uniform(slot, 0, 2), keys, slot, shape.T, self.strength)
+        return NoiseParams(std=std, seed=keys.seeds(slot, 1))
 
     def _field(self, seed: int | Tensor, x: Tensor) -> Tensor:
         shape = (self.looks, *x.shape[1:])  # k uniforms per pixel
@@ -1242,15 +1436,13 @@ class SpeckleNoise(_KeyedNoise):
         if isinstance(params, NoiseParams):
             if not bool((params.std > 0).any()):
                 return x
+            std_t = _at_frames(params.std, self.vary, x.shape[2])
             return US.speckle_(
-                x, self._field(params.seed, x), params.std.to(torch.float64), value_range=ctx.value_range
+                x, self._field(params.seed, x), std_t.to(torch.float64), value_range=ctx.value_range
             )
         strength, seed = params
-        if strength == 0.0:
+        s = self._clip_strength(strength, x.shape[2])
+        if s is None:
             return x
-        return US.speckle_(
-            x,
-            self._field(seed, x),
-            torch.tensor([strength], dtype=torch.float64),
-            value_range=ctx.value_range,
-        )
+        s_t = s.to(torch.float64) if isinstance(s, Tensor) else torch.tensor([s], dtype=torch.float64)
+        return US.speckle_(x, self._field(seed, x), s_t, value_range=ctx.value_range)

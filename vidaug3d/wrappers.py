@@ -111,7 +111,8 @@ class _GatedGeometric(_Gated, GeometricTransform):
     def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
         assert isinstance(params, GatedParams) and isinstance(self.inner, GeometricTransform)
         m = self.inner.matrix(params.inner, shape).to(torch.float64)
-        return torch.where(params.on[:, None, None], m, torch.eye(3, dtype=torch.float64))
+        on = params.on.view(-1, *([1] * (m.dim() - 1)))  # (B, 3, 3) per clip or (B, T, 3, 3) per frame
+        return torch.where(on, m, torch.eye(3, dtype=torch.float64))
 
 
 @dataclass(frozen=True)
