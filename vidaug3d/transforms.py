@@ -145,7 +145,7 @@ def _over_time(first: Tensor, keys: ClipKeys, slot: int, stream: int, vary: str,
     k = first.shape[1]
     if vary == "drift":
         return torch.stack([first, keys.uniform(slot, stream + _TIME_STREAM, k)], dim=1)
-    return keys.uniform(slot, stream + _TIME_STREAM, k * T).view(-1, T, k)
+    return keys.uniform(slot, stream + _TIME_STREAM, k * T).reshape(-1, T, k)
 
 
 def _at_frames(value: Tensor, vary: str, T: int) -> Tensor:
@@ -965,7 +965,7 @@ class RandomErasing(ValueTransform):
         u = keys.uniform(slot, 0, k)
         box, on = self._box(u.to(torch.float64), H, W)
         if self.vary == "frame":
-            uf = keys.uniform(slot, _TIME_STREAM, k * T).view(-1, k).to(torch.float64)
+            uf = keys.uniform(slot, _TIME_STREAM, k * T).reshape(-1, k).to(torch.float64)
             uf[:, k - 1] = 0.0  # the frames' boxes are all on; the clip's own gate decides
             fbox, _ = self._box(uf, H, W)
             box = torch.where((u[:, k - 1] < self.p)[:, None, None], fbox.view(-1, T, 4), 0)
