@@ -33,6 +33,7 @@ _CATALOGUE = {
     "GaussianBlur": lambda: va.GaussianBlur(5, sigma=(0.1, 2.0), p=0.7),
     "ColorJitter": lambda: va.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8),
     "ColorJitterFrame": lambda: va.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, vary="frame"),
+    "ColorJitterRandomOrder": lambda: va.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, order="random"),
     "RandomGrayscale": lambda: va.RandomGrayscale(p=0.5),
     "RandomAutocontrast": lambda: va.RandomAutocontrast(p=0.5),
     "RandomEqualize": lambda: va.RandomEqualize(p=0.5),
@@ -47,6 +48,22 @@ def _kernel_reference(name: str, video: torch.Tensor, p: va.TransformParams) -> 
     from vidaug3d import _photometric as PF
     from vidaug3d import functional as VF
 
+    if name == "ColorJitterRandomOrder":  # clip by clip, torchvision's way: each step on its own, in order
+        clips = []
+        for b in range(video.shape[0]):
+            y = video[b : b + 1]
+            one = torch.ones(1, dtype=torch.float64)
+            for op in p.order[b].tolist():
+                if op == 0:
+                    y = VF.adjust_brightness_contrast(y, p.brightness[b : b + 1], one)
+                elif op == 1:
+                    y = VF.adjust_brightness_contrast(y, one, p.contrast[b : b + 1])
+                elif op == 2:
+                    y = PF.adjust_saturation(y, p.saturation[b : b + 1])
+                elif float(p.hue[b]) != 0.0:
+                    y = PF.adjust_hue(y, p.hue[b : b + 1])
+            clips.append(y)
+        return torch.cat(clips)
     if name.startswith("ColorJitter"):
         out = VF.adjust_brightness_contrast(video, p.brightness, p.contrast)
         return PF.adjust_hue(PF.adjust_saturation(out, p.saturation), p.hue)

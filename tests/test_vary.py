@@ -26,6 +26,10 @@ _VARYING = {
     "RandomAffine": (lambda v: va.RandomAffine(15, (0.1, 0.1), (0.8, 1.2), p=0.8, vary=v), {}),
     "RandomResizedCrop": (lambda v: va.RandomResizedCrop((8, 10), scale=(0.3, 1.0), vary=v), {}),
     "ColorJitter": (lambda v: va.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, vary=v), {}),
+    "ColorJitterRandomOrder": (
+        lambda v: va.ColorJitter(0.4, 0.4, 0.4, 0.1, p=0.8, vary=v, order="random"),
+        {},
+    ),
     "RandomGamma": (lambda v: va.RandomGamma((0.5, 2.0), (0.8, 1.2), p=0.7, vary=v), {}),
     "GaussianBlur": (lambda v: va.GaussianBlur(3, sigma=(0.3, 2.0), p=0.7, vary=v), {}),
     "GaussianNoise": (lambda v: va.GaussianNoise((0.01, 0.1), p=0.8, vary=v), {}),
@@ -254,6 +258,8 @@ def test_vary_errors_name_the_argument_and_the_choices() -> None:
         va.VidaugError, match=r"^vary: got 'frame', expected \"clip\" or \"drift\" \(a shadow"
     ):
         va.AcousticShadow(vary="frame")
+    with pytest.raises(va.VidaugError, match=r'^order: got \'shuffled\', expected "fixed" or "random"'):
+        va.ColorJitter(0.4, order="shuffled")
     for t in (va.ColorJitter, va.GaussianNoise, va.RandomGamma, va.GaussianBlur):
         with pytest.raises(va.VidaugError, match=r"^vary: got 'x'"):
             t(vary="x") if t is not va.GaussianBlur else t(3, vary="x")

@@ -20,6 +20,7 @@ from .errors import fail
 __all__ = [
     "AffineParams",
     "BlurParams",
+    "ColorOrderParams",
     "ColorParams",
     "CropParams",
     "EraseParams",
@@ -161,6 +162,14 @@ class ColorParams(TransformParams):
     contrast: Tensor
     saturation: Tensor
     hue: Tensor
+
+
+@dataclass(frozen=True, eq=False)
+class ColorOrderParams(ColorParams):
+    """``ColorParams`` plus ``order`` (B, 4) int64: the clip's order of brightness (0), contrast (1),
+    saturation (2) and hue (3) (``ColorJitter(order="random")``)."""
+
+    order: Tensor
 
 
 @dataclass(frozen=True, eq=False)

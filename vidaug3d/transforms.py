@@ -29,6 +29,7 @@ from .errors import fail
 from .params import (
     AffineParams,
     BlurParams,
+    ColorOrderParams,
     ColorParams,
     CropParams,
     EraseParams,
@@ -462,13 +463,16 @@ class ColorJitter(ValueTransform):
     """Random brightness, contrast, saturation and hue per clip (or per frame), torchvision's names.
 
     Factors are uniform in ``[max(0, 1 - v), 1 + v]`` for a number ``v``, or in a given
-    ``(low, high)`` range; the hue shift is uniform in ``[-h, h]`` turns (``h <= 0.5``). The order is
-    fixed: brightness and contrast as one affine intensity map (the contrast blends with the mean
-    luminance of the clip, or of each frame with ``vary="frame"``), clamped once to the call's
-    ``value_range``; then saturation (a blend with the luma), then hue (a rotation of the HSV hue),
-    each clamped. torchvision draws a random order per image and clamps after every step; the fixed
-    order keeps brightness and contrast one fused map and the clip's result one pass (say
-    ``RandomChoice`` of two orders where a random one matters). Saturation and hue need RGB
+    ``(low, high)`` range; the hue shift is uniform in ``[-h, h]`` turns (``h <= 0.5``).
+
+    ``order="fixed"`` (the default): brightness and contrast as one affine intensity map (the
+    contrast blends with the mean luminance of the clip, or of each frame when the factors vary
+    over the clip), clamped once to the call's ``value_range``; then saturation (a blend with the
+    luma), then hue (a rotation of the HSV hue), each clamped. It is the default because
+    brightness and contrast then stay one fused map (one pass over the clip, one clamp) and the
+    result does not depend on a draw. ``order="random"`` is torchvision's: each clip draws a
+    permutation of the four (recorded as ``order``), and every step is applied and clamped on its
+    own, the contrast blending with the mean luminance of its own input. Saturation and hue need RGB
     (``C = 3``): one-channel video raises when they are set; hue needs a bounded value range. See
     ``vidaug3d.functional.adjust_brightness_contrast`` and ``vidaug3d._photometric``.
 
@@ -481,6 +485,7 @@ class ColorJitter(ValueTransform):
         vary: ``"clip"``: one set of factors per clip, shape ``(B,)``; ``"frame"``: independent
             factors for every frame, shape ``(B, T)`` (flicker); ``"drift"``: a start and an end
             factor per clip, shape ``(B, 2)``, blended linearly over the frames (a gain that rises).
+        order: ``"fixed"`` or ``"random"`` (a permutation per clip).
 
     Examples:
         >>> out, p = ColorJitter(0.3, 0.3)(torch.rand(2, 1, 4, 8, 8), seed=0, return_params=True)
@@ -496,6 +501,7 @@ class ColorJitter(ValueTransform):
         hue: float | tuple[float, float] = 0.0,
         p: float = 1.0,
         vary: Vary = "clip",
+        order: Literal["fixed", "random"] = "fixed",
     ) -> None:
         self.brightness = _range("brightness", brightness, symmetric_around=1.0, lo=0.0)
         self.contrast = _range("contrast", contrast, symmetric_around=1.0, lo=0.0)
@@ -503,6 +509,9 @@ class ColorJitter(ValueTransform):
         self.hue = _range("hue", hue, symmetric_around=0.0, lo=-0.5, hi=0.5)
         self.p = _prob("p", p)
         self.vary = _vary(vary)
+        if order not in ("fixed", "random"):
+            raise fail("order", order, '"fixed" or "random"')
+        self.order = order
 
     @property
     def _colour(self) -> bool:
@@ -527,6 +536,9 @@ class ColorJitter(ValueTransform):
             sat, hue = torch.ones_like(b), torch.zeros_like(b)
         if self.vary == "clip":
             b, c, sat, hue = b[:, 0], c[:, 0], sat[:, 0], hue[:, 0]
+        if self.order == "random":
+            order = torch.argsort(keys.uniform(slot, 5, 4), dim=1)  # a uniform permutation per clip
+            return ColorOrderParams(brightness=b, contrast=c, saturation=sat, hue=hue, order=order)
         return ColorParams(brightness=b, contrast=c, saturation=sat, hue=hue)
 
     def check_context(self, ctx: Context) -> None:
@@ -535,7 +547,7 @@ class ColorJitter(ValueTransform):
 
     def prepare(self, params: TransformParams, ctx: Context) -> Any:
         assert isinstance(params, ColorParams)
-        if self.vary == "drift":  # made per frame in apply_, where the clip's T is known
+        if self.vary == "drift" or self.order == "random":  # per frame / per step in apply_
             return params
         return self._factors(params.brightness, params.contrast, params.saturation, params.hue)
 
@@ -565,14 +577,44 @@ class ColorJitter(ValueTransform):
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         if isinstance(params, ColorParams):  # drift: start and end blended over the clip's frames
             T = x.shape[2]
-            f = (params.brightness, params.contrast, params.saturation, params.hue)
-            params = self._factors(*(_at_frames(v, "drift", T) for v in f))
+            raw = (params.brightness, params.contrast, params.saturation, params.hue)
+            f = tuple(_at_frames(v, self.vary, T) for v in raw)
+            if isinstance(params, ColorOrderParams):
+                return self._in_order_(x, f, params.order, ctx)
+            params = self._factors(*f)
         scale, shift, active, _, sat, hue = params
         x = VF.intensity_map_(x, scale, shift, active, ctx.value_range)
         if sat is not None:
             x = PF.adjust_saturation_(x, sat, value_range=ctx.value_range)
         if hue is not None:
             x = PF.adjust_hue_(x, hue, value_range=ctx.value_range)
+        return x
+
+    @staticmethod
+    def _in_order_(x: Tensor, f: tuple[Tensor, ...], order: Tensor, ctx: Context) -> Tensor:
+        """torchvision's random order: step ``i`` applies, to the clips whose ``order[:, i]`` names
+        it, that operation alone, clamped; the clips are gathered by index (no loop over clips)."""
+        b, c, sat, hue = f
+        one = torch.ones_like(b)
+        identity = (1.0, 1.0, 1.0, 0.0)
+        for i in range(4):
+            for op in range(4):
+                v = f[op]
+                sel = (order[:, i] == op) & (v != identity[op]).reshape(v.shape[0], -1).any(dim=1)
+                if not bool(sel.any()):
+                    continue
+                idx = sel.nonzero()[:, 0]
+                xs = x.index_select(0, VF.to_device(idx, x.device))
+                if op < 2:
+                    scale, shift, active = VF.intensity_factors(
+                        b[idx] if op == 0 else one[idx], c[idx] if op == 1 else one[idx]
+                    )
+                    xs = VF.intensity_map_(xs, scale, shift, active, ctx.value_range)
+                elif op == 2:
+                    xs = PF.adjust_saturation_(xs, sat[idx], value_range=ctx.value_range)
+                else:
+                    xs = PF.adjust_hue_(xs, hue[idx], value_range=ctx.value_range)
+                x = x.index_copy_(0, VF.to_device(idx, x.device), xs) if x.shape[0] > 1 else xs
         return x
 
 
