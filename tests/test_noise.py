@@ -73,7 +73,11 @@ def test_tails_reach_six_sigma_and_stay_finite() -> None:
     extreme = torch.tensor([0, 1, -1, 2, (1 << 31) - 1, -(1 << 31)], dtype=torch.int32)
     z = torch.empty(6)
     nz._normal_from_hash_(
-        extreme.clone(), torch.empty(6, dtype=torch.int32), torch.empty(6, dtype=torch.int64), z, (a, b)
+        extreme.clone(),
+        torch.empty(6, dtype=torch.int32),
+        torch.empty(6, dtype=torch.int64),
+        z,
+        nz._packed_table(torch.device("cpu")),
     )
     expected = [
         -special.ndtri(2.0**-33),
