@@ -3,7 +3,7 @@
 One process, one run, side by side. For every configuration (shape, dtype, one or two views) each method is
 warmed up, then timed in interleaved rounds (one block of calls per method per round, so that a change in
 machine load hits all methods alike); the figure is the median over rounds of the per-call time, with its
-interquartile range. Two pipelines (``--pipeline``). ``paper`` (the default): the paper's Table 2 pipeline with
+interquartile range. Three pipelines (``--pipeline``). ``paper`` (the default): the paper's Table 2 pipeline with
 per-clip parameters; its methods:
 
 - ``vidaug3d``: ``vidaug3d.presets.paper()``, the fused ``Compose``.
