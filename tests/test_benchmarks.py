@@ -143,6 +143,66 @@ def test_every_ssl_method_runs_with_the_right_output(quick_ssl: dict, bench: Mod
     assert all(rec["status"] == "ok" and rec["pipeline"] == "ssl" for rec in quick_ssl["records"])
 
 
+@pytest.fixture(scope="module")
+def quick_byol(tmp_path_factory: pytest.TempPathFactory, bench: ModuleType) -> dict:
+    """presets.byol_video's quick run, in this process (one RGB shape, two views: about 3 s)."""
+    out = tmp_path_factory.mktemp("bench") / "quick-byol.json"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            bench.main(["--quick", "--block-time", "0.001", "--pipeline", "byol", "--json", str(out)])
+    finally:
+        torch.set_num_threads(threads)
+    assert "x kornia" in printed.getvalue() and "target" in printed.getvalue()
+    return json.loads(out.read_text())
+
+
+def test_every_byol_method_runs_with_the_right_output(quick_byol: dict, bench: ModuleType) -> None:
+    assert quick_byol["settings"]["pipeline"] == "byol" and quick_byol["settings"]["views"] == [2]
+    frames, size = quick_byol["settings"]["ssl_out"]
+    rows = quick_byol["results"]
+    expected = {
+        (s, d, 2, m)
+        for s in bench.BYOL_QUICK_SHAPES
+        for d in ("float32", "uint8")
+        for m in bench.BYOL_METHODS
+    }
+    assert {(tuple(r["shape"]), r["dtype"], r["views"], r["method"]) for r in rows} == expected
+    for r in rows:
+        where = (r["method"], r["shape"], r["dtype"])
+        assert r["status"] == "ok", (where, r.get("error"))
+        B, C = r["shape"][:2]
+        out_shape = r["shape"] if r["method"] == "copy" else [B, C, frames, size, size]
+        assert r["out_shapes"] == [out_shape] * 2 and r["out_dtypes"] == [r["dtype"]] * 2, where
+        assert r["median_s"] > 0 and r["x_kornia"] > 0 and r["x_floor"] > 0
+    for t in quick_byol["targets"]:
+        assert t["value"] is not None, t
+    assert all(rec["status"] == "ok" and rec["views"] == 2 for rec in quick_byol["records"])
+
+
+def test_kornia_byol_views_take_the_presets_settings(bench: ModuleType) -> None:
+    """kornia's two views are built from the preset itself: the same probabilities, kernel and ranges."""
+    import kornia.augmentation as K
+
+    import vidaug3d as va
+
+    two = bench.byol_views(va, 16, 112)
+    first, second = (bench.kornia_byol_view(K, v) for v in (two.first, two.second))
+    names = [type(m).__name__ for m in second]
+    assert names == [
+        "RandomResizedCrop",
+        "RandomHorizontalFlip",
+        "ColorJitter",
+        "RandomGrayscale",
+        "RandomGaussianBlur",
+        "RandomSolarize",
+    ]
+    assert [type(m).__name__ for m in first] == names[:-1]  # solarize p = 0 on the first view
+    assert [m.p for m in first][-1] == 1.0 and [m.p for m in second][-2:] == [0.1, 0.2]
+
+
 def test_baseline_is_a_second_independent_import(bench: ModuleType) -> None:
     """--baseline imports a vidaug3d package under another name: here the checkout itself, so the two agree."""
     import vidaug3d as va
@@ -162,6 +222,8 @@ def test_baseline_is_a_second_independent_import(bench: ModuleType) -> None:
         ["--pipeline", "ssl", "--methods", "loop"],
         ["--pipeline", "ssl", "--baseline", "."],
         ["--pipeline", "ssl", "--ssl-out", "16"],
+        ["--pipeline", "byol", "--views", "1"],
+        ["--pipeline", "byol", "--methods", "vidaug3d_unfused"],
     ],
 )
 def test_arguments_that_do_not_fit_the_pipeline_are_refused(bench: ModuleType, argv: list[str]) -> None:

@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import REPO
 
-PAGES = ["docs/custom-transforms.md", "docs/catalogue.md", "README.md"]
+FAMILIES = ["temporal", "geometric", "photometric", "filtering", "ultrasound", "wrappers"]
+PAGES = ["docs/custom-transforms.md", *(f"docs/transforms/{f}.md" for f in FAMILIES), "README.md"]
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -25,3 +26,13 @@ def test_page_code_runs(page: str) -> None:
             exec(compile(code, f"{page} block {i}", "exec"), module.__dict__)
     finally:
         del sys.modules[module.__name__]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_page_shows_pictures_that_exist(family: str) -> None:
+    """Each family page has a before/after picture, and every picture it names is in docs/img/."""
+    text = (REPO / "docs" / "transforms" / f"{family}.md").read_text()
+    pictures = re.findall(r"\]\(\.\./img/([\w-]+\.png)\)", text)
+    assert pictures, family
+    for name in pictures:
+        assert (REPO / "docs" / "img" / name).is_file(), name
