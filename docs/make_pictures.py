@@ -14,6 +14,7 @@ The reproduction figures in ``docs/img/reproduction-*.png`` come from the study 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -57,19 +58,20 @@ def _panels(panels: list[Panel], path: Path, cols: int, size: float = 2.4) -> No
     plt.close(fig)
 
 
-def _strips(strips: list[tuple[str, torch.Tensor, list[str]]], path: Path, size: float = 1.1) -> None:
-    """One row per strip: its label on the left, then its frames ``(C, T, H, W)`` titled by ``titles``."""
+def _strips(strips: list[tuple[Any, ...]], path: Path, size: float = 1.1) -> None:
+    """One row per strip ``(label, clip, titles[, boxes])``: its label on the left, then its frames
+    ``(C, T, H, W)`` titled by ``titles``, with a ``(T, 4)`` box drawn on each frame where given."""
     cols = max(s[1].shape[1] for s in strips)
     fig, axes = plt.subplots(
         len(strips), cols, figsize=(size * cols + 1.6, (size + 0.25) * len(strips)), squeeze=False
     )
-    for r, (label, clip, titles) in enumerate(strips):
+    for r, (label, clip, titles, *boxes) in enumerate(strips):
         for c in range(cols):
             ax = axes[r, c]
             ax.set_xticks([])
             ax.set_yticks([])
             if c < clip.shape[1]:
-                _draw(ax, titles[c], clip[:, c])
+                _draw(ax, titles[c], clip[:, c], boxes[0][c] if boxes else None)
             else:
                 ax.axis("off")
         axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
@@ -143,7 +145,32 @@ def geometric() -> list[str]:
         h, w = out.shape[-2:]
         panels.append((f"{label}\n-> {h}x{w}", out[0, :, 0], moved["boxes"][0, 0, 0]))
     _panels(panels, OUT / "geometric.png", 4)
-    return ["geometric.png"]
+    # drift: one matrix per frame, the box followed frame by frame
+    ph = render_video(11, num_frames=6, size=(96, 96), consolidation=True, fov="sector")
+    clip, boxes = _unit(ph.video), ph.boxes[None]
+    T = clip.shape[2]
+    strips = [("input", clip[0], [f"t={t}" for t in range(T)], boxes[0, :, 0])]
+    affine = va.RandomAffine(25, (0.15, 0.15), (0.8, 1.2), vary="drift")
+    out, moved, rec = affine(clip, seed=2, targets={"boxes": boxes}, return_params=True)
+    angles = torch.linspace(float(rec.angle[0, 0]), float(rec.angle[0, 1]), T).tolist()
+    strips.append(
+        (
+            'RandomAffine(25, ...,\nvary="drift")',
+            out[0],
+            [f"{a:+.0f} deg" for a in angles],
+            moved["boxes"][0, :, 0],
+        )
+    )
+    crop = va.RandomResizedCrop(64, scale=(0.3, 0.5), vary="drift")
+    out, moved, rec = crop(clip, seed=4, targets={"boxes": boxes}, return_params=True)
+    start, end = rec.box[0, 0, :2].double(), rec.box[0, 1, :2].double()
+    corners = [(start + (end - start) * (t / (T - 1))).tolist() for t in range(T)]
+    titles = [f"x0,y0 {c[0]:.0f},{c[1]:.0f}" for c in corners]
+    strips.append(
+        ('RandomResizedCrop(64,\n(0.3, 0.5), vary="drift")', out[0], titles, moved["boxes"][0, :, 0])
+    )
+    _strips(strips, OUT / "geometric-drift.png", size=1.5)
+    return ["geometric.png", "geometric-drift.png"]
 
 
 def photometric() -> list[str]:
