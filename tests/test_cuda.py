@@ -79,3 +79,27 @@ def test_cuda_shape_changing_pipeline_matches_cpu(dtype: torch.dtype) -> None:
         gpu.cpu().double(), cpu.double(), atol=1 if dtype == torch.uint8 else 1e-4, rtol=0
     )
     torch.testing.assert_close(t_gpu["boxes"].cpu(), t_cpu["boxes"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_cuda_time_varying_pipeline_matches_cpu(dtype: torch.dtype) -> None:
+    # per-frame matrices, drifting and per-frame value parameters, the random colour order: as on the CPU
+    aug = va.Compose(
+        [
+            va.RandomAffine(15, (0.1, 0.1), (0.8, 1.2), vary="drift"),
+            va.RandomResizedCrop(32, scale=(0.3, 1.0), vary="drift"),
+            va.ColorJitter(0.4, 0.4, 0.3, 0.1, vary="frame", order="random"),
+            va.GaussianBlur(3, vary="drift"),
+            va.RandomErasing(p=0.7, vary="drift"),
+        ]
+    )
+    video = torch.rand(4, 3, 8, 48, 48)
+    video = (video * 255).to(torch.uint8) if dtype == torch.uint8 else video
+    boxes = torch.tensor([[[10.0, 12.0, 30.0, 36.0]]]).expand(4, 1, 4)
+    cpu, t_cpu, rec = aug(video, seed=5, targets={"boxes": boxes}, return_params=True)
+    gpu, t_gpu = aug(video.cuda(), params=rec, targets={"boxes": boxes.cuda()})
+    assert gpu.shape == cpu.shape == (4, 3, 8, 32, 32) and t_gpu["boxes"].shape == (4, 8, 1, 4)
+    torch.testing.assert_close(
+        gpu.cpu().double(), cpu.double(), atol=1 if dtype == torch.uint8 else 1e-4, rtol=0
+    )
+    torch.testing.assert_close(t_gpu["boxes"].cpu(), t_cpu["boxes"])
