@@ -40,6 +40,11 @@ def test_file_values_and_flags_over_them(tmp_path: Path) -> None:
         ("method: moco\n", "key 'method': got 'moco', expected one of ['byol', 'simclr']"),
         ("- 1\n- 2\n", "holds a list, expected a mapping"),
         ("epochs: [\n", "cannot parse"),
+        (
+            "crop_scale: [0.5, 0.2]\n",
+            "key 'crop_scale': got (0.5, 0.2), expected [low, high] with 0 < low <= high",
+        ),
+        ("frames: 8\nview_frames: 12\n", "key 'view_frames': got 12, expected an integer in [2, frames = 8]"),
     ],
 )
 def test_bad_files_name_the_key_and_the_file(
@@ -85,3 +90,29 @@ def test_resolved_config_is_saved_with_the_run(tmp_path: Path) -> None:
     )
     saved = json.loads((tmp_path / "o" / "config.json").read_text())
     assert saved["n_videos"] == 8 and saved["max_steps"] == 1 and saved["config"] == str(f)
+
+
+def test_augmentation_options_build_the_pipeline_they_name(tmp_path: Path) -> None:
+    import torch
+
+    import vidaug3d as va
+    from reference.train_byol import augmentation
+
+    f = tmp_path / "a.yaml"
+    f.write_text("frames: 16\nsize: 32\ncrop_scale: [0.3, 1.0]\nview_frames: 8\n")
+    cfg = parse_args(["--config", str(f)])
+    assert (cfg.crop_scale, cfg.view_frames) == ((0.3, 1.0), 8)
+    assert (
+        parse_args(["--config", str(f), "--crop-scale", "none", "--view-frames", "none"]).crop_scale is None
+    )
+    aug = augmentation(crop_scale=cfg.crop_scale, size=cfg.size, view_frames=cfg.view_frames)
+    names = [type(t).__name__ for t in aug.transforms]
+    assert (
+        names[0] == "RandomTemporalCrop"
+        and names.index("RandomResizedCrop") == names.index("RandomAffine") - 1
+    )
+    out = aug(torch.rand(2, 1, 16, 40, 40), seed=0)
+    assert out.shape == (2, 1, 8, 32, 32)  # each view: an 8-frame window, cropped and resized to the size
+    assert (
+        type(augmentation()) is va.Compose and len(augmentation().transforms) == 8
+    )  # off: the paper's pipeline
