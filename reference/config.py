@@ -76,6 +76,16 @@ class Config:
     workers: int = _f(0, "DataLoader worker processes")
     # augmentation
     no_temporal: bool = _f(False, "turn the temporal augmentations off (the paper's ablation)")
+    crop_scale: tuple[float, float] | None = _f(
+        None,
+        "random resized crop of each view before the affine: LOW HIGH fraction of the frame's area (aspect "
+        "3/4-4/3), resized back to --size; none: no crop",
+    )
+    view_frames: int | None = _f(
+        None,
+        "frames of each view: both views take their own RandomTemporalCrop of this length from the --frames "
+        "loaded, so they come from different moments; the encoder sees view-frames frames (none: all --frames)",
+    )
     # optimisation
     epochs: int = _f(20, "passes over the data")
     max_steps: int = _f(0, "stop after this many steps in total (0: no limit); shortens the schedules too")
@@ -142,6 +152,24 @@ class Config:
         for name in ("lr", "temperature", "width"):
             if not getattr(self, name) > 0:
                 raise ConfigError(name, f"got {getattr(self, name)!r}, expected a number > 0")
+        if self.crop_scale is not None:
+            cs = self.crop_scale
+            if (
+                not isinstance(cs, (tuple, list))
+                or len(cs) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in cs)
+                or not 0 < cs[0] <= cs[1] <= 1
+            ):
+                raise ConfigError(
+                    "crop_scale", f"got {cs!r}, expected [low, high] with 0 < low <= high <= 1, or null"
+                )
+            self.crop_scale = (float(cs[0]), float(cs[1]))
+        if self.view_frames is not None and not 2 <= self.view_frames <= self.frames:
+            raise ConfigError(
+                "view_frames",
+                f"got {self.view_frames!r}, expected an integer in [2, frames = {self.frames}] (each view is a "
+                "window of the loaded clip), or null",
+            )
         if self.weight_decay < 0:
             raise ConfigError("weight_decay", f"got {self.weight_decay!r}, expected a number >= 0")
         for f in dataclasses.fields(self):
@@ -238,6 +266,16 @@ def _check_type(name: str, value: Any, hint: Any, src: str) -> Any:
     return value
 
 
+def _none_or(tp: Any) -> Any:
+    """An argparse type: ``tp`` or the word ``none`` (None), so a flag can switch off a file's value."""
+
+    def convert(text: str) -> Any:
+        return None if text.lower() in ("none", "null") else tp(text)
+
+    convert.__name__ = tp.__name__
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
     """An ``argparse`` parser with one flag per :class:`Config` field."""
     parser = argparse.ArgumentParser(
@@ -255,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
             parser.add_argument(
                 f"--{_flag(f.name)}", action=argparse.BooleanOptionalAction, default=f.default, help=help_
             )
+        elif typing.get_origin(tp) is tuple:
+            elem = typing.get_args(tp)[0]
+            parser.add_argument(
+                f"--{_flag(f.name)}", type=_none_or(elem), nargs="+", default=f.default, metavar="X", help=help_
+            )
+        elif f.name == "view_frames":
+            parser.add_argument(f"--{_flag(f.name)}", type=_none_or(int), default=f.default, help=help_)
         elif f.name == "resume":
             parser.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT", help=help_)
         else:
@@ -286,7 +331,11 @@ def parse_args(argv: list[str] | None = None) -> Config:
             parser.error(str(exc))
         parser.set_defaults(**from_file)
     ns = parser.parse_args(argv)
-    cfg = Config(**vars(ns))
+    values = vars(ns)
+    for name, v in values.items():  # a tuple flag (--crop-scale 0.3 1): its numbers, or "none" alone
+        if isinstance(v, list):
+            values[name] = None if v == [None] else tuple(v)
+    cfg = Config(**values)
     try:
         return cfg.validate()
     except ConfigError as exc:

@@ -9,8 +9,10 @@ checkpoint. Run from the repository root:
     python reference/train_byol.py --resume                 # continue runs/byol/checkpoint.pt
     torchrun --nproc_per_node=2 reference/train_byol.py     # DDP (gloo on CPU, nccl on GPU)
 
-The two views come from ``vidaug3d``: ``TwoViews(presets.paper(temporal=...))`` applied to the batch, each clip
-with its own parameters drawn from one seeded CPU generator (per process), whose state is checkpointed.
+The two views come from ``vidaug3d``: ``TwoViews(presets.paper(temporal=...))`` applied to the batch (with
+``--crop-scale``: a random resized crop before the affine; with ``--view-frames``: each view its own temporal
+window of the loaded clip), each clip with its own parameters drawn from one seeded CPU generator (per process),
+whose state is checkpointed.
 """
 
 from __future__ import annotations
@@ -99,12 +101,46 @@ class TargetNet(nn.Module):
         ema_update(self.projector, online.projector, momentum)
 
 
-def augmentation(temporal: bool = True) -> Any:
+def augmentation(
+    temporal: bool = True,
+    *,
+    crop_scale: tuple[float, float] | None = None,
+    size: int | None = None,
+    view_frames: int | None = None,
+) -> Any:
     """The paper's augmentation pipeline (Table 2), with or without its temporal ops: the one the trainer uses
-    for its two views and the study for downstream training (``temporal=False``)."""
+    for its two views and the study for downstream training (``temporal=False``).
+
+    Options of the trainer (``Config.crop_scale``, ``Config.view_frames``; both off by default, which gives
+    ``presets.paper(temporal=temporal)`` itself): ``view_frames`` puts a ``RandomTemporalCrop(view_frames)``
+    first, so that each view is its own window of the loaded clip; ``crop_scale`` puts a
+    ``RandomResizedCrop(size, scale=crop_scale)`` after the paper's temporal ops and before its affine.
+    """
     import vidaug3d as va
 
-    return va.presets.paper(temporal=temporal)
+    paper = va.presets.paper(temporal=temporal)
+    if crop_scale is None and view_frames is None:
+        return paper
+    ts: list[Any] = list(paper.transforms)
+    if crop_scale is not None:
+        if size is None:
+            raise ValueError("augmentation: crop_scale needs the output size")
+        at = next(i for i, t in enumerate(ts) if isinstance(t, va.RandomAffine))
+        ts.insert(at, va.RandomResizedCrop(size, scale=tuple(crop_scale)))
+    if view_frames is not None:
+        ts.insert(0, va.RandomTemporalCrop(view_frames))
+    return va.Compose(ts, fuse=paper.fuse)
+
+
+def training_views(cfg: Config) -> Any:
+    """The two views of a training batch: ``TwoViews`` of :func:`augmentation` with the run's options."""
+    import vidaug3d as va
+
+    return va.TwoViews(
+        augmentation(
+            temporal=not cfg.no_temporal, crop_scale=cfg.crop_scale, size=cfg.size, view_frames=cfg.view_frames
+        )
+    )
 
 
 def build_networks(cfg: Config, in_channels: int) -> tuple[OnlineNet, TargetNet | None]:
@@ -540,8 +576,6 @@ def run(
     Returns:
         The summary written to ``summary.json`` (on rank 0; other ranks get steps and time).
     """
-    import vidaug3d as va
-
     is_main = rank == 0
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -583,7 +617,7 @@ def run(
         print(
             f"data: {info.description} ({time.perf_counter() - t0:.1f} s); {spe} steps/epoch, {total_steps} steps"
         )
-    views = va.TwoViews(augmentation(temporal=not cfg.no_temporal))
+    views = training_views(cfg)
 
     # model
     online_raw, target = build_networks(cfg, info.in_channels)
