@@ -66,6 +66,12 @@ ARMS: dict[str, dict[str, Any]] = {
     },
     "byol_notemporal": {"no_temporal": True},
     "simclr": {"method": "simclr"},
+    # the library's shape-changing transforms: a random resized crop (CVRL's video range of the box area), and two
+    # views from different moments (each a window of the study's ``frames`` in a loaded clip twice as long)
+    "byol_crop": {"crop_scale": (0.3, 1.0)},
+    "byol_tcrop": {"view_frames": "frames", "frames": "2x"},
+    "byol_crop_tcrop": {"crop_scale": (0.3, 1.0), "view_frames": "frames", "frames": "2x"},
+    "byol_b32": {"batch_size": 32},
 }
 
 
@@ -188,8 +194,11 @@ class Logger:
 # ----------------------------------------------------------------------------------------------- data
 
 
-def open_videos(cfg: StudyConfig, root: Path, clips_per_video: int, log: Callable[[str], None]) -> Any:
-    """The labelled folder as a cached :class:`VideoFolder` (decodes only what the cache lacks)."""
+def open_videos(
+    cfg: StudyConfig, root: Path, clips_per_video: int, log: Callable[[str], None], frames: int | None = None
+) -> Any:
+    """The labelled folder as a cached :class:`VideoFolder` of ``frames``-frame clips (default: the study's);
+    decodes only what the cache lacks (the cache holds whole videos, so every clip length shares it)."""
     from vidaug3d.datasets import VideoFolder
 
     cache = (Path(cfg.cache) if cfg.cache else Path(cfg.out) / "cache") / f"{root.name}-{cfg.size}px"
@@ -197,7 +206,7 @@ def open_videos(cfg: StudyConfig, root: Path, clips_per_video: int, log: Callabl
     folder = VideoFolder(
         root,
         "labels.csv",
-        num_frames=cfg.frames,
+        num_frames=frames or cfg.frames,
         stride=cfg.stride,
         size=cfg.size,
         keep_aspect=True,
@@ -271,17 +280,33 @@ def trainer_config(cfg: StudyConfig, tag: str, out: Path, seed: int, **extra: An
     path = Path(cfg.pretrain)
     path = path if path.is_absolute() or path.is_file() else REPO / path
     values = load_config_file(path)
-    values.update(cfg.arms[tag])
     values.update(cfg.pretrain_overrides)
     values.update(
         frames=cfg.frames, size=cfg.size, stride=cfg.stride, out=str(out), seed=seed, threads=cfg.threads,
         progress=False, probe=False, config=str(path), data=None, resume=None,
     )  # fmt: skip
     values.update(extra)
+    frames = values["frames"]  # what the downstream clips have
+    arm = dict(cfg.arms[tag])
+    # an arm that loads longer clips for its views: "frames": "2x" (twice the study's), "view_frames": "frames"
+    if arm.get("frames") == "2x":
+        arm["frames"] = 2 * frames
+    if arm.get("view_frames") == "frames":
+        arm["view_frames"] = frames
+    values.update(arm)
     try:
-        return Config(**values).validate()
-    except ConfigError as exc:
-        raise ConfigError(exc.key, exc.message, f"{path} (arm {tag!r})") from None
+        tcfg = Config(**values).validate()
+    except (ConfigError, TypeError) as exc:
+        key, msg = (exc.key, exc.message) if isinstance(exc, ConfigError) else ("arms", str(exc))
+        raise ConfigError(key, msg, f"{path} (arm {tag!r})") from None
+    seen = tcfg.view_frames or tcfg.frames
+    if seen != frames:
+        raise ConfigError(
+            "arms",
+            f"arm {tag!r}: its encoder sees {seen} frames, the downstream clips have {frames} (set view_frames)",
+            str(path),
+        )
+    return tcfg
 
 
 def pretrain(
@@ -319,6 +344,7 @@ def run_cv(cfg: StudyConfig, root: Path, source: str, log: Logger) -> dict[str, 
         f"positive; {data.clips.shape[0]} downstream clips {tuple(data.clips.shape[1:])}"
     )
     folds = E.patient_folds(data.labels, data.groups, cfg.folds, seed=cfg.seed)
+    folders = {(recipe.frames, recipe.clips_per_video): folder}
     aug_ft = train_byol.augmentation(temporal=False)
     records: list[dict[str, Any]] = []
     histories: dict[str, list[dict[str, Any]]] = {}
@@ -336,10 +362,16 @@ def run_cv(cfg: StudyConfig, root: Path, source: str, log: Logger) -> dict[str, 
         log(
             f"fold {k + 1}/{cfg.folds}: {len(tr)} train videos (pretraining: all, unlabelled), {len(te)} test"
         )
-        pool = indexed(folder.subset([int(i) for i in tr]))  # the training patients' videos only
         for tag in cfg.methods:
             tcfg = trainer_config(cfg, tag, out / "pretrain" / f"{tag}-fold{k}", cfg.seed + k)
-            state, hist, summary = pretrain(tcfg, pool, f"fold {k} training videos ({len(tr)})", log)
+            if (tcfg.frames, tcfg.clips_per_video) not in folders:  # an arm that loads longer clips
+                folders[tcfg.frames, tcfg.clips_per_video] = open_videos(
+                    cfg, root, tcfg.clips_per_video, log, frames=tcfg.frames
+                )
+            # the training patients' videos only
+            pool = indexed(folders[tcfg.frames, tcfg.clips_per_video].subset([int(i) for i in tr]))
+            desc = f"fold {k} training videos ({len(tr)}), {tcfg.frames}-frame clips"
+            state, hist, summary = pretrain(tcfg, pool, desc, log)
             histories[f"{tag}/fold{k}"] = hist
             pretrain_info[f"{tag}/fold{k}"] = {"config": dataclasses.asdict(tcfg), "summary": summary}
             main = tag == "byol"
