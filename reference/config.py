@@ -296,7 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
         elif typing.get_origin(tp) is tuple:
             elem = typing.get_args(tp)[0]
             parser.add_argument(
-                f"--{_flag(f.name)}", type=_none_or(elem), nargs="+", default=f.default, metavar="X", help=help_
+                f"--{_flag(f.name)}",
+                type=_none_or(elem),
+                nargs="+",
+                default=f.default,
+                metavar="X",
+                help=help_,
             )
         elif f.name == "view_frames":
             parser.add_argument(f"--{_flag(f.name)}", type=_none_or(int), default=f.default, help=help_)

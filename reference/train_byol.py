@@ -138,7 +138,10 @@ def training_views(cfg: Config) -> Any:
 
     return va.TwoViews(
         augmentation(
-            temporal=not cfg.no_temporal, crop_scale=cfg.crop_scale, size=cfg.size, view_frames=cfg.view_frames
+            temporal=not cfg.no_temporal,
+            crop_scale=cfg.crop_scale,
+            size=cfg.size,
+            view_frames=cfg.view_frames,
         )
     )
 
