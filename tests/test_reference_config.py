@@ -116,3 +116,32 @@ def test_augmentation_options_build_the_pipeline_they_name(tmp_path: Path) -> No
     assert (
         type(augmentation()) is va.Compose and len(augmentation().transforms) == 8
     )  # off: the paper's pipeline
+
+
+def test_view_options_default_off_and_bad_values_name_the_key(tmp_path: Path, capsys) -> None:
+    import vidaug3d as va
+    from reference import train_byol
+
+    cfg = parse_args([])
+    assert (cfg.crop_scale, cfg.view_frames) == (None, None)
+    assert repr(train_byol.augmentation(temporal=True)) == repr(va.presets.paper(temporal=True))
+    cfg = parse_args(["--crop-scale", "0.3", "1", "--view-frames", "4", "--frames", "8", "--size", "16"])
+    assert cfg.crop_scale == (0.3, 1.0) and cfg.view_frames == 4
+    import torch
+
+    v1, v2 = train_byol.training_views(cfg)(torch.rand(2, 1, 8, 24, 24), seed=0)
+    assert v1.shape == v2.shape == (2, 1, 4, 16, 16)
+    assert parse_args(["--crop-scale", "none"]).crop_scale is None
+    f = tmp_path / "v.yaml"
+    f.write_text("crop_scale: [0.3, 1]\nview_frames: 8\nframes: 16\n")
+    assert parse_args(["--config", str(f)]).crop_scale == (0.3, 1.0)
+    for text, needle in (
+        ("crop_scale: [0.5, 0.2]\n", "key 'crop_scale': got"),
+        ("crop_scale: 0.5\n", "key 'crop_scale': got 0.5, expected a list"),
+        ("view_frames: 32\nframes: 16\n", "key 'view_frames': got 32"),
+    ):
+        f.write_text(text)
+        with pytest.raises(SystemExit):
+            parse_args(["--config", str(f)])
+        err = capsys.readouterr().err
+        assert needle in err and str(f) in err, err

@@ -101,3 +101,16 @@ def test_shipped_configs_load() -> None:
     for path in sorted(root.glob("*.yaml")):
         cls = study.StudyConfig if path.name.startswith("study") else Config
         assert load_config_file(path, cls), path
+
+
+def test_arms_with_view_options_resolve_and_pair_against_the_main_arm(tmp_path: Path) -> None:
+    cfg = study.StudyConfig(frames=8, size=16, out=str(tmp_path))
+    t = study.trainer_config(cfg, "byol_crop_tcrop", tmp_path / "a", 0)
+    assert (t.frames, t.view_frames, t.crop_scale) == (16, 8, (0.3, 1.0))
+    assert study.trainer_config(cfg, "byol", tmp_path / "b", 0).view_frames is None
+    cfg.arms["bad"] = {"frames": 32}
+    with pytest.raises(study.ConfigError, match="encoder sees 32 frames"):
+        study.trainer_config(cfg, "bad", tmp_path / "c", 0)
+    names = [p[0] for p in report.pairs(["byol", "byol_notemporal"])]
+    assert "SSL Feature Extractor: byol_notemporal - byol" in names
+    assert "SSL Fine-Tuned - Fully-Supervised" in names
