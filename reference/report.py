@@ -50,20 +50,17 @@ def pairs(tags: Sequence[str]) -> list[tuple[str, tuple[str, str], tuple[str, st
     and against the main arm's (``arm - byol``: what the arm's one change does; the paper's temporal ablation is
     ``byol_notemporal - byol``, reported as -0.02, BYOL vs SimCLR ``simclr - byol``).
     """
+    others = [t for t in tags if t != MAIN]
     out = [
         ("SSL Fine-Tuned - Fully-Supervised", (MAIN, "ssl_ft"), (MAIN, "sup")),
         ("SSL Feature Extractor - Random Feature Extractor", (MAIN, "ssl_fe"), (MAIN, "rand_fe")),
     ]
-    for t in tags:
-        if t == MAIN:
-            continue
+    for t in others:
         out += [
             (f"SSL Fine-Tuned ({t}) - Fully-Supervised", (t, "ssl_ft"), (MAIN, "sup")),
             (f"SSL Feature Extractor ({t}) - Random Feature Extractor", (t, "ssl_fe"), (MAIN, "rand_fe")),
         ]
-    for t in tags:
-        if t == MAIN:
-            continue
+    for t in others:
         out += [
             (f"SSL Fine-Tuned: {t} - {MAIN}", (t, "ssl_ft"), (MAIN, "ssl_ft")),
             (f"SSL Feature Extractor: {t} - {MAIN}", (t, "ssl_fe"), (MAIN, "ssl_fe")),

@@ -61,21 +61,26 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return _quick(out, "--shapes", *shapes, "--baseline", str(REPO))
 
 
-@pytest.fixture(scope="module")
-def quick_ssl(tmp_path_factory: pytest.TempPathFactory, bench: ModuleType) -> dict:
-    """The SSL pipeline's quick run, in this process (the paper's run above covers the script as a command;
-    importing torch and kornia again in a second one would double the test's time)."""
-    out = tmp_path_factory.mktemp("bench") / "quick-ssl.json"
+def _quick_in_process(tmp_path_factory: pytest.TempPathFactory, bench: ModuleType, pipeline: str) -> dict:
+    """``--quick --pipeline PIPELINE`` run in this process with one torch thread; its JSON."""
+    out = tmp_path_factory.mktemp("bench") / f"quick-{pipeline}.json"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     printed = io.StringIO()
     try:
         with contextlib.redirect_stdout(printed):
-            bench.main(["--quick", "--block-time", "0.001", "--pipeline", "ssl", "--json", str(out)])
+            bench.main(["--quick", "--block-time", "0.001", "--pipeline", pipeline, "--json", str(out)])
     finally:
         torch.set_num_threads(threads)
     assert "x kornia" in printed.getvalue() and "target" in printed.getvalue()
     return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module")
+def quick_ssl(tmp_path_factory: pytest.TempPathFactory, bench: ModuleType) -> dict:
+    """The SSL pipeline's quick run, in this process (the paper's run above covers the script as a command;
+    importing torch and kornia again in a second one would double the test's time)."""
+    return _quick_in_process(tmp_path_factory, bench, "ssl")
 
 
 def test_json_records_the_environment(quick_run: dict) -> None:
@@ -146,17 +151,7 @@ def test_every_ssl_method_runs_with_the_right_output(quick_ssl: dict, bench: Mod
 @pytest.fixture(scope="module")
 def quick_byol(tmp_path_factory: pytest.TempPathFactory, bench: ModuleType) -> dict:
     """presets.byol_video's quick run, in this process (one RGB shape, two views: about 3 s)."""
-    out = tmp_path_factory.mktemp("bench") / "quick-byol.json"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            bench.main(["--quick", "--block-time", "0.001", "--pipeline", "byol", "--json", str(out)])
-    finally:
-        torch.set_num_threads(threads)
-    assert "x kornia" in printed.getvalue() and "target" in printed.getvalue()
-    return json.loads(out.read_text())
+    return _quick_in_process(tmp_path_factory, bench, "byol")
 
 
 def test_every_byol_method_runs_with_the_right_output(quick_byol: dict, bench: ModuleType) -> None:

@@ -358,8 +358,7 @@ def resample_planes(
     """Resample ``(n, P, H, W)`` planes with one ``affine_grid`` theta per clip to ``size``.
 
     ``sigma`` (``(n, 2)``, from ``antialias_sigma``) prefilters the clips that need it first; a clip
-    whose sigma is 0 is sampled as it is. Both executors resample through here: the batched one with
-    the whole batch, the CPU one with one clip.
+    whose sigma is 0 is sampled as it is. ``resample_video`` arranges a video's planes for it.
     """
     if sigma is not None and bool((sigma > 0).any()):
         planes = blur_planes(planes, sigma, padding="replicate")

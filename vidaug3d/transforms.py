@@ -149,6 +149,19 @@ def _over_time(first: Tensor, keys: ClipKeys, slot: int, stream: int, vary: str,
     return keys.uniform(slot, stream + _TIME_STREAM, k * T).reshape(-1, T, k)
 
 
+def _gated_over_time(keys: ClipKeys, slot: int, p: float, k: int, vary: str, T: int) -> tuple[Tensor, Tensor]:
+    """The layout most transforms draw in: ``k`` parameters from draws ``0 .. k-1`` of stream 0 and the
+    clip's gate from draw ``k``. Returns the gate ``(B, 1)`` and the parameters' uniforms
+    ``(B, m, k)`` as ``vary`` says (``_over_time``)."""
+    u = keys.uniform(slot, 0, k + 1)
+    return (u[:, k] < p)[:, None], _over_time(u[:, :k], keys, slot, 0, vary, T)
+
+
+def _for_record(vary: str, *values: Tensor) -> tuple[Tensor, ...]:
+    """Drop the time axis of ``(B, 1, ...)`` values where ``vary == "clip"`` (the record is ``(B, ...)``)."""
+    return tuple(v[:, 0] for v in values) if vary == "clip" else values
+
+
 def _at_frames(value: Tensor, vary: str, T: int) -> Tensor:
     """A recorded parameter per frame: drift's ``(B, 2, ...)`` start and end become ``(B, T, ...)``
     by linear interpolation (the first frame at the start, the last at the end); ``"clip"``'s
@@ -227,16 +240,12 @@ class RandomAffine(GeometricTransform):
         self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> AffineParams:
-        u = keys.uniform(slot, 0, 5)
-        on = (u[:, 4] < self.p)[:, None]
-        v = _over_time(u[:, :4], keys, slot, 0, self.vary, shape.T)  # (B, 1 | 2 | T, 4)
+        on, v = _gated_over_time(keys, slot, self.p, 4, self.vary, shape.T)  # v: (B, 1 | 2 | T, 4)
         angle = torch.where(on, _lerp(v[..., 0], self.degrees), 0.0)
         tx = torch.where(on, (2.0 * v[..., 1] - 1.0) * (self.translate[0] * shape.W), 0.0)
         ty = torch.where(on, (2.0 * v[..., 2] - 1.0) * (self.translate[1] * shape.H), 0.0)
         scale = torch.where(on, _lerp(v[..., 3], self.scale), 1.0)
-        translate = torch.stack([tx, ty], dim=-1)
-        if self.vary == "clip":
-            angle, translate, scale = angle[:, 0], translate[:, 0], scale[:, 0]
+        angle, translate, scale = _for_record(self.vary, angle, torch.stack([tx, ty], dim=-1), scale)
         return AffineParams(angle=angle, translate=translate, scale=scale)
 
     def matrix(self, params: TransformParams, shape: VideoShape) -> Tensor:
@@ -534,8 +543,7 @@ class ColorJitter(ValueTransform):
             sat, hue = factor(3, self.saturation, 1.0), factor(4, self.hue, 0.0)
         else:
             sat, hue = torch.ones_like(b), torch.zeros_like(b)
-        if self.vary == "clip":
-            b, c, sat, hue = b[:, 0], c[:, 0], sat[:, 0], hue[:, 0]
+        b, c, sat, hue = _for_record(self.vary, b, c, sat, hue)
         if self.order == "random":
             order = torch.argsort(keys.uniform(slot, 5, 4), dim=1)  # a uniform permutation per clip
             return ColorOrderParams(brightness=b, contrast=c, saturation=sat, hue=hue, order=order)
@@ -743,13 +751,10 @@ class RandomGamma(ValueTransform):
         self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> GammaParams:
-        u = keys.uniform(slot, 0, 3)
-        on = (u[:, 2] < self.p)[:, None]
-        v = _over_time(u[:, :2], keys, slot, 0, self.vary, shape.T)
+        on, v = _gated_over_time(keys, slot, self.p, 2, self.vary, shape.T)
         gamma = torch.where(on, _lerp(v[..., 0], self.gamma), 1.0)
         gain = torch.where(on, _lerp(v[..., 1], self.gain), 1.0)
-        if self.vary == "clip":
-            gamma, gain = gamma[:, 0], gain[:, 0]
+        gamma, gain = _for_record(self.vary, gamma, gain)
         return GammaParams(gamma=gamma, gain=gain)
 
     def clip_params(self, prepared: Any, b: int) -> Any:
@@ -819,11 +824,10 @@ class _KeyedNoise(ValueTransform):
 
     vary: str = "clip"
 
-    def _strength(self, u: Tensor, keys: ClipKeys, slot: int, T: int, r: tuple[float, float]) -> Tensor:
-        """The strength from the clip's ``(B, 2)`` draws (value, gate) as ``vary`` says."""
-        v = _over_time(u[:, :1], keys, slot, 0, self.vary, T)[..., 0]
-        out = torch.where((u[:, 1] < self.p)[:, None], _lerp(v, r), 0.0)  # type: ignore[attr-defined]
-        return out[:, 0] if self.vary == "clip" else out
+    def _strength(self, keys: ClipKeys, slot: int, T: int, r: tuple[float, float]) -> Tensor:
+        """The strength (0 where the clip's gate is off) as ``vary`` says."""
+        on, v = _gated_over_time(keys, slot, self.p, 1, self.vary, T)  # type: ignore[attr-defined]
+        return _for_record(self.vary, torch.where(on, _lerp(v[..., 0], r), 0.0))[0]
 
     def clip_params(self, prepared: Any, b: int) -> Any:
         assert isinstance(prepared, NoiseParams)
@@ -868,7 +872,7 @@ class GaussianNoise(_KeyedNoise):
         self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> NoiseParams:
-        std = self._strength(keys.uniform(slot, 0, 2), keys, slot, shape.T, self.std)
+        std = self._strength(keys, slot, shape.T, self.std)
         return NoiseParams(std=std, seed=keys.seeds(slot, 1))
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
@@ -924,10 +928,8 @@ class GaussianBlur(ValueTransform):
         self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> BlurParams:
-        u = keys.uniform(slot, 0, 2)
-        v = _over_time(u[:, :1], keys, slot, 0, self.vary, shape.T)[..., 0]
-        sigma = torch.where((u[:, 1] < self.p)[:, None], _lerp(v, self.sigma), 0.0)
-        return BlurParams(sigma=sigma[:, 0] if self.vary == "clip" else sigma)
+        on, v = _gated_over_time(keys, slot, self.p, 1, self.vary, shape.T)
+        return BlurParams(sigma=_for_record(self.vary, torch.where(on, _lerp(v[..., 0], self.sigma), 0.0))[0])
 
     def clip_params(self, prepared: Any, b: int) -> Any:
         assert isinstance(prepared, BlurParams)
@@ -1310,14 +1312,11 @@ class DepthAttenuation(_ProbeTransform):
         self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> GammaParams:
-        u = keys.uniform(slot, 0, 3)
-        on = (u[:, 2] < self.p)[:, None]
-        v = _over_time(u[:, :2], keys, slot, 0, self.vary, shape.T)
+        on, v = _gated_over_time(keys, slot, self.p, 2, self.vary, shape.T)
         # record: gamma = mu (0 where off), gain = floor (1 where off): the identity gain
         mu = torch.where(on, _lerp(v[..., 0], self.mu), 0.0)
         floor = torch.where(on, _lerp(v[..., 1], self.floor), 1.0)
-        if self.vary == "clip":
-            mu, floor = mu[:, 0], floor[:, 0]
+        mu, floor = _for_record(self.vary, mu, floor)
         return GammaParams(gamma=mu, gain=floor)
 
     def kernel_(self, x: Tensor, probe: Any, params: Any, ctx: Context) -> Tensor:
@@ -1354,7 +1353,7 @@ class TimeGainCompensation(_ProbeTransform):
         on = keys.uniform(slot, 1, 1) < self.p
         v = _over_time(keys.uniform(slot, 0, self.points), keys, slot, 0, self.vary, shape.T)
         factor = torch.where(on[:, :, None], _lerp(v, self.gain), 1.0)
-        return FactorParams(factor=factor[:, 0] if self.vary == "clip" else factor)
+        return FactorParams(factor=_for_record(self.vary, factor)[0])
 
     def kernel_(self, x: Tensor, probe: Any, params: Any, ctx: Context) -> Tensor:
         gains = _at_frames(params.factor, self.vary, x.shape[2]).to(torch.float64)
@@ -1461,7 +1460,7 @@ class SpeckleNoise(_KeyedNoise):
         self.vary = _vary(vary)
 
     def sample_params(self, shape: VideoShape, keys: ClipKeys, slot: int) -> NoiseParams:
-        std = self._strength(keys.uniform(slot, 0, 2), keys, slot, shape.T, self.strength)
+        std = self._strength(keys, slot, shape.T, self.strength)
         return NoiseParams(std=std, seed=keys.seeds(slot, 1))
 
     def _field(self, seed: int | Tensor, x: Tensor) -> Tensor:
