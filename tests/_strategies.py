@@ -46,3 +46,24 @@ def both_executors(aug, video: torch.Tensor, seed: int, threads: int, **extra): 
         ve._STREAM_CPU = True
         torch.set_num_threads(1)
     return streamed, rec, batched
+
+
+def box_targets(
+    B: int, T: int, H: int, W: int, seed: int, size: tuple[int, int], lo: int, hi: int
+) -> dict[str, torch.Tensor]:
+    """A random ``size = (w, h)`` box per clip (top-left corner in ``[lo, hi)``), the same box drawn into a
+    ``(B, T, H, W)`` uint8 mask, and its centre as a keypoint: targets whose agreement a pipeline must keep."""
+    w, h = size
+    g = torch.Generator().manual_seed(seed)
+    x0 = torch.randint(lo, hi, (B,), generator=g)
+    y0 = torch.randint(lo, hi, (B,), generator=g)
+    boxes = torch.stack([x0, y0, x0 + w, y0 + h], 1).double()[:, None]  # (B, 1, 4) per clip
+    cols, rows = torch.arange(W), torch.arange(H)
+    inside = (
+        (cols[None, None, :] >= x0[:, None, None])
+        & (cols[None, None, :] < x0[:, None, None] + w)
+        & (rows[None, :, None] >= y0[:, None, None])
+        & (rows[None, :, None] < y0[:, None, None] + h)
+    )
+    masks = inside[:, None].expand(B, T, H, W).to(torch.uint8)
+    return {"boxes": boxes, "masks": masks, "keypoints": (boxes[:, :, :2] + boxes[:, :, 2:]) / 2}

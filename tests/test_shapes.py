@@ -21,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vidaug3d as va
-from tests._strategies import DTYPES, both_executors, make_video, seeds
+from tests._strategies import DTYPES, both_executors, box_targets, make_video, seeds
 from tests.reference_impl import affine_forward, bilinear_warp, crop_forward, flip_forward
 from vidaug3d import functional as VF
 from vidaug3d.engine import GeometricStage
@@ -337,24 +337,12 @@ def test_prefilter_is_off_up_to_the_threshold() -> None:
 @given(names=mixed_pipelines(), seed=seeds)
 def test_a_box_drawn_into_a_mask_stays_on_its_box(names: list[str], seed: int) -> None:
     B, T, H, W = 3, 8, 24, 24
-    g = torch.Generator().manual_seed(seed)
-    x0 = torch.randint(2, 10, (B,), generator=g)
-    y0 = torch.randint(2, 10, (B,), generator=g)
-    boxes = torch.stack([x0, y0, x0 + 10, y0 + 9], 1).double()[:, None]  # (B, 1, 4) per clip
-    cols, rows = torch.arange(W), torch.arange(H)
-    inside = (
-        (cols[None, None, :] >= x0[:, None, None])
-        & (cols[None, None, :] < x0[:, None, None] + 10)
-        & (rows[None, :, None] >= y0[:, None, None])
-        & (rows[None, :, None] < y0[:, None, None] + 9)
-    )
-    masks = inside[:, None].expand(B, T, H, W).to(torch.uint8)
-    keypoints = (boxes[:, :, :2] + boxes[:, :, 2:]) / 2
+    targets = box_targets(B, T, H, W, seed, (10, 9), 2, 10)
     aug = build([*names, "RandomAffine"])
     out, moved = aug(
         make_video((B, 1, T, H, W), seed),
         seed=seed,
-        targets={"boxes": boxes, "masks": masks, "keypoints": keypoints},
+        targets=targets,
     )
     _, _, To, Ho, Wo = out.shape
     geometric_stages = sum(isinstance(st, GeometricStage) for st in aug.stages)

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import vidaug3d as va
-from tests._strategies import DTYPES, both_executors, make_video, seeds
+from tests._strategies import DTYPES, both_executors, box_targets, make_video, seeds
 from tests.reference_impl import affine_forward, bilinear_warp, crop_forward
 from vidaug3d import params as P
 
@@ -168,19 +168,7 @@ def test_sliding_crop_keeps_its_size_and_is_a_per_frame_crop(seed: int) -> None:
 @given(seed=seeds)
 def test_targets_follow_a_drifting_geometry_frame_by_frame(seed: int) -> None:
     B, T, H, W = 3, 6, 24, 24
-    g = torch.Generator().manual_seed(seed)
-    x0 = torch.randint(4, 10, (B,), generator=g)
-    y0 = torch.randint(4, 10, (B,), generator=g)
-    boxes = torch.stack([x0, y0, x0 + 8, y0 + 7], 1).double()[:, None]  # (B, 1, 4) per clip
-    cols, rows = torch.arange(W), torch.arange(H)
-    inside = (
-        (cols[None, None, :] >= x0[:, None, None])
-        & (cols[None, None, :] < x0[:, None, None] + 8)
-        & (rows[None, :, None] >= y0[:, None, None])
-        & (rows[None, :, None] < y0[:, None, None] + 7)
-    )
-    masks = inside[:, None].expand(B, T, H, W).to(torch.uint8)
-    keypoints = (boxes[:, :, :2] + boxes[:, :, 2:]) / 2
+    targets = box_targets(B, T, H, W, seed, (8, 7), 4, 10)
     aug = va.Compose(
         [
             va.RandomAffine(25, (0.1, 0.1), (0.9, 1.1), vary="drift"),
@@ -190,7 +178,7 @@ def test_targets_follow_a_drifting_geometry_frame_by_frame(seed: int) -> None:
     _, moved = aug(
         make_video((B, 1, T, H, W), seed),
         seed=seed,
-        targets={"boxes": boxes, "masks": masks, "keypoints": keypoints},
+        targets=targets,
     )
     assert moved["boxes"].shape == (B, T, 1, 4) and moved["keypoints"].shape == (B, T, 1, 2)
     m = moved["masks"].bool()
