@@ -390,7 +390,9 @@ def run_cv(cfg: StudyConfig, root: Path, source: str, log: Logger) -> dict[str, 
                 log=log,
             )
         # what has finished survives a cut run: --combine pools this file like a results.json
-        partial = {"real": {"records": records, "labels": data.labels.tolist(), "groups": data.groups.tolist()}}
+        partial = {
+            "real": {"records": records, "labels": data.labels.tolist(), "groups": data.groups.tolist()}
+        }
         (out / "results-partial.json").write_text(json.dumps(report.jsonable(partial)))
     rows = E.summarize(records, data, n_boot=cfg.n_boot, seed=cfg.seed)
     return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -467,3 +468,30 @@ def test_bad_calls() -> None:
         aug(torch.rand(2, 1, 4, 20, 16), params=rec)  # a record replayed on another input shape
     with pytest.raises(va.VidaugError, match=r"^generator: got"):
         aug(video, generator="cpu")  # type: ignore[arg-type]
+
+
+EXACT_MOVES = [  # (transforms, the same move written with tensor indexing)
+    (lambda: [va.RandomHorizontalFlip(0.0)], lambda v: v),  # the identity: the clip passes on as it came
+    (lambda: [va.RandomHorizontalFlip(1.0)], lambda v: v.flip(-1)),  # a flip of the last axis
+    (lambda: [va.RandomVerticalFlip(1.0)], lambda v: v.flip(-2)),
+    (lambda: [va.CenterCrop((6, 7))], lambda v: v[..., 2:8, 2:9]),  # a slice
+    (lambda: [va.RandomVerticalFlip(1.0), va.CenterCrop((4, 9))], lambda v: v.flip(-2)[..., 3:7, 1:10]),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+@pytest.mark.parametrize(("moves", "ref"), EXACT_MOVES)
+def test_exact_moves_equal_indexing_and_leave_the_input_alone(
+    moves: Any, ref: Any, dtype: torch.dtype
+) -> None:
+    """The CPU executor moves exact stages by slices and flips: the values of plain indexing and of the batched
+    executor's gather, and a value stage after them never writes into the caller's video."""
+    v = torch.rand(3, 2, 4, 10, 11)
+    v = (v * 255).to(torch.uint8) if dtype == torch.uint8 else v
+    keep = v.clone()
+    assert torch.equal(va.Compose(moves())(v, seed=3), ref(v))
+    streamed, _, batched = both_executors(
+        va.Compose([*moves(), va.ColorJitter(0.5, 0.5)]), v, seed=3, threads=2
+    )
+    assert torch.equal(v, keep)
+    assert torch.equal(streamed, batched)

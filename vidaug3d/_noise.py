@@ -11,37 +11,40 @@ How element ``i`` of the field of ``seed`` is made:
    (``vidaug3d._random._mix``, Wellons' lowbias32, and its ``_combine``), salted by the field's
    kind (normal or uniform) so that the two fields of one seed are unrelated.
 2. The field is cut into rows of ``ROW = 4096`` elements. Row ``j`` has the key
-   ``r_j = combine(k, j)``; lane ``l`` has the fixed constant ``g_l = mix(l + c)``. Element
-   ``i = j * ROW + l`` gets the 32-bit hash ``h = mix(r_j ^ g_l)``. Both inputs of the last
-   ``mix`` are hash outputs, so fields of different seeds or rows share no structure (a plain
-   ``mix(k + i)`` would make the field of another seed a shifted copy of this one). Per element
-   this costs one XOR with a cached lane constant and one ``mix`` less its first step (row keys
-   and lane constants are stored with that linear step applied), in ``int32`` arithmetic
-   (which wraps like the ``uint32`` hash; bit-exact on every device and backend).
-3. Normal: ``z = -sign(t) * ndtri(|t| / 2**32)`` with ``t = float32(h)`` (``h`` read as a signed
-   int; ``ndtri`` is the standard normal quantile), one normal per hash. ``ndtri`` is evaluated as a
-   table with linear interpolation: the bits of ``t`` (sign, exponent and 6 mantissa bits) index
-   ``2**15`` cells, 64 per binade, so the cells get narrow in the tails where the quantile
-   function is steep; ``|z - exact| < 1.3e-5`` everywhere, ``|z| <= 6.3``. Uniform:
-   ``u = (m + 1/2) / 2**23`` with ``m`` the top 23 bits of ``h``: strictly inside (0, 1).
+   ``r_j = combine(k, j)``; lane ``l`` has the fixed constant ``g_l = mix(l + c)``. Hash ``l`` of
+   row ``j`` is the 32-bit ``h = mix(r_j ^ g_l)``. Both inputs of the last ``mix`` are hash
+   outputs, so fields of different seeds or rows share no structure (a plain ``mix(k + i)`` would
+   make the field of another seed a shifted copy of this one). Per hash this costs one XOR with a
+   cached lane constant and one ``mix`` less its first step (row keys and lane constants are stored
+   with that linear step applied), in ``int32`` arithmetic (which wraps like the ``uint32`` hash;
+   bit-exact on every device and backend).
+3. Normal: two normals per hash. Element ``i = j * ROW + 2 m + e`` (``e`` in {0, 1}) takes the
+   16-bit half ``q = (h >> 16 e) & 0xFFFF`` of hash ``m`` of row ``j`` (the low half for even
+   elements), and ``z = Z[q]``: ``Z`` is the inverse-CDF table of the standard normal on 2**16
+   equiprobable cells, each cell's value its conditional mean, all scaled to unit variance
+   (``Z[65535 - q] = -Z[q]``, ``|z| <= 4.5``). The field is then exactly a draw from a symmetric
+   distribution with mean 0 and variance 1 on 65536 equiprobable values whose CDF is within 2**-17
+   of the normal's everywhere; the part of the normal beyond the outermost cells (probability
+   2**-15) is folded into them. One gather per value and no arithmetic: the eager, compiled and
+   CUDA paths agree bit for bit. Uniform: one per hash over all 4096 lanes, ``u = (m + 1/2) /
+   2**23`` with ``m`` the top 23 bits of ``h``: strictly inside (0, 1).
 
 Values are computed in float32 and then cast to the requested dtype: a float64 field holds the
 float32 values exactly, float16/bfloat16 fields are their rounding. On one device the eager and the
-compiled paths agree bit for bit on the uniforms and within 2**-21 absolute on the normals
-(``a + b * t`` may be fused into an FMA by a compiler; near z = 0 that is many ulps of a small
-value); CPU and CUDA should agree the same way (tested where CUDA is present).
+compiled paths agree bit for bit; CPU and CUDA should too (tested where CUDA is present).
 
-The eager CPU path works in chunks of ``CHUNK`` elements (its buffers, 20 bytes per element, are
-reused per thread; longer chunks lost less to per-op overhead than L2-sized ones gained) and, with
-several torch threads, runs chunks in parallel on the project's clip pool. The flattened index is
-used rather than ``(c, t, y, x)`` so that any sub-range of a clip is one contiguous range of
-counters: chunks, and the batched path's ``(B, rows, ROW)`` broadcast, need no index arithmetic.
+The eager CPU path works in chunks of ``CHUNK`` elements (its buffers, 12 bytes per element, are
+reused per thread) and, with several torch threads, runs chunks in parallel on the project's clip
+pool. The flattened index is used rather than ``(c, t, y, x)`` so that any sub-range of a clip is
+one contiguous range of counters: chunks, and the batched path's ``(B, rows, ROW)`` broadcast, need
+no index arithmetic.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -56,15 +59,12 @@ __all__ = ["CHUNK", "ROW", "normal_field", "uniform_field"]
 
 ROW_BITS = 12
 ROW = 1 << ROW_BITS  # elements per row key (part of the definition of the field)
-CHUNK = (
-    1 << 18
-)  # elements per eager CPU chunk (20 bytes each in buffers): fewer, longer ops beat L2-sized ones here
+CHUNK = 1 << 18  # elements per eager CPU chunk: fewer, longer ops beat L2-sized ones here
 
 _NORMAL, _UNIFORM = 1, 2  # kind salts
 _LANE_SALT = 0x2545F491
-_INDEX_BITS = 6  # mantissa bits of t in the table index: 64 cells per binade
-_SHIFT = 23 - _INDEX_BITS
-_TABLE = 1 << (9 + _INDEX_BITS)  # sign, 8 exponent bits, _INDEX_BITS mantissa bits
+_PER_HASH = {_NORMAL: 2, _UNIFORM: 1}  # values per 32-bit hash
+_CELLS = 1 << 16  # normal: one table cell per 16-bit half of a hash
 _MAX_END = 1 << (ROW_BITS + 32)  # row numbers are 32-bit
 _ONE_MINUS_HALF_ULP = 1.0 - 2.0**-24
 
@@ -127,40 +127,20 @@ def _lanes(device: torch.device) -> Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def _tables(device: torch.device) -> tuple[Tensor, Tensor]:
-    """``(_TABLE,)`` float32 ``a, b`` with ``z = a[c] + b[c] * t`` on the cell ``c`` of ``t``.
+def _normal_table(device: torch.device) -> Tensor:
+    """``(2**16,)`` float32 ``Z``: cell ``q``'s conditional mean of the standard normal, scaled to unit variance.
 
-    Cell ``c`` holds the ``t`` whose float32 bits shifted right by ``_SHIFT`` are ``c``; ``a + b t``
-    is the chord of ``-ndtri(t / 2**32)`` over the cell (exact at its ends). Negative ``t`` mirror
-    the positive ones: ``z(-t) = -z(t)``, so ``a`` flips sign and ``b`` stays.
+    Cell ``q`` is ``[ndtri(q / 2**16), ndtri((q + 1) / 2**16)]``; its mean is
+    ``2**16 * (phi(lo) - phi(hi))``, which also covers the two infinite end cells. Computed in float64
+    for the lower half and mirrored, so the table is exactly antisymmetric.
     """
-    half = _TABLE // 2
-    cell = torch.arange(half, dtype=torch.int64)
-    expo, frac = cell >> _INDEX_BITS, cell & ((1 << _INDEX_BITS) - 1)
-    scale = torch.pow(2.0, (expo - 127).to(torch.float64))
-    t0 = scale * (1 + frac / (1 << _INDEX_BITS))
-    t1 = scale * (1 + (frac + 1) / (1 << _INDEX_BITS))
-
-    def quantile(t: Tensor) -> Tensor:
-        q: Tensor = torch.special.ndtri((t / 2.0**32).clamp(max=0.5))
-        return -q
-
-    z0, z1 = quantile(t0), quantile(t1)
-    b = (z1 - z0) / (t1 - t0)
-    a = z0 - b * t0
-    used = (expo >= 127) & (expo < 158)  # |t| in [1, 2**31); 2**31 itself (z = 0) and 0 below
-    a, b = torch.where(used, a, 0.0), torch.where(used, b, 0.0)
-    a[0] = quantile(torch.tensor(0.5, dtype=torch.float64))  # t = 0 (h = 0): as if |t| were 1/2
-    a_all = torch.cat([a, -a]).to(torch.float32)
-    b_all = torch.cat([b, b]).to(torch.float32)
-    return a_all.to(device), b_all.to(device)
-
-
-@functools.lru_cache(maxsize=8)
-def _packed_table(device: torch.device) -> Tensor:
-    """``(_TABLE,)`` int64 holding the float32 pair ``(a[c], b[c])`` of each cell: one gather fetches both."""
-    a, b = _tables(device)
-    return torch.stack([a, b], dim=1).contiguous().view(torch.int64).view(-1)
+    half = _CELLS // 2
+    edges = torch.special.ndtri(torch.arange(half + 1, dtype=torch.float64) / _CELLS)  # -inf .. 0
+    pdf = torch.exp(-0.5 * edges.square()) / math.sqrt(2 * math.pi)  # phi(-inf) = 0
+    lower = _CELLS * (pdf[:-1] - pdf[1:])
+    z = torch.cat([lower, -lower.flip(0)])
+    z = z / z.square().mean().sqrt()  # the discrete distribution has variance 1 exactly (in float64)
+    return z.to(torch.float32).to(device)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -185,44 +165,41 @@ def _mix32_(x: Tensor, tmp: Tensor, premixed: bool = False) -> None:
 
 
 def _fill_inputs(h: Tensor, rows: Tensor, first_row: int, start: int, lanes: Tensor) -> None:
-    """``h[b, p] = rows[b, (start + p) // ROW - first_row] ^ lanes[(start + p) % ROW]`` (premixed).
+    """``h[b, p] = rows[b, (start + p) // L - first_row] ^ lanes[(start + p) % L]`` (premixed), ``L = len(lanes)``.
 
     Args:
         h: ``(B, n)`` int32 output (rows may be strided).
         rows: ``(B, R)`` int32 row keys from row ``first_row`` on.
         first_row: The row of ``rows[:, 0]``.
-        start: The element index of ``h[:, 0]``.
-        lanes: ``(ROW,)`` lane constants.
+        start: The hash index (in the row-major ``(rows, L)`` grid) of ``h[:, 0]``.
+        lanes: ``(L,)`` lane constants: ``ROW`` of them for uniforms, ``ROW // 2`` for normals.
     """
-    n = h.shape[1]
+    n, per_row = h.shape[1], lanes.shape[0]
     pos = 0
     while pos < n:
         i = start + pos
-        row, lane = i >> ROW_BITS, i & (ROW - 1)
+        row, lane = divmod(i, per_row)
         r = row - first_row
-        if lane == 0 and n - pos >= ROW:  # whole rows: one broadcast XOR
-            full = (n - pos) >> ROW_BITS
-            dst = h[:, pos : pos + full * ROW].view(h.shape[0], full, ROW)
+        if lane == 0 and n - pos >= per_row:  # whole rows: one broadcast XOR
+            full = (n - pos) // per_row
+            dst = h[:, pos : pos + full * per_row].view(h.shape[0], full, per_row)
             torch.bitwise_xor(rows[:, r : r + full, None], lanes, out=dst)
-            pos += full * ROW
+            pos += full * per_row
         else:  # a partial row at either end
-            m = min(ROW - lane, n - pos)
+            m = min(per_row - lane, n - pos)
             torch.bitwise_xor(rows[:, r : r + 1], lanes[lane : lane + m], out=h[:, pos : pos + m])
             pos += m
 
 
-def _normal_from_hash_(h: Tensor, tmp: Tensor, pairs: Tensor, out: Tensor, packed: Tensor) -> None:
-    """``out = z(h)`` (float32); ``h``, ``tmp`` (int32) and ``pairs`` (int64) are consumed as scratch.
-
-    ``packed`` is ``_packed_table``: one int32-indexed gather of 8-byte cells fetches ``a`` and ``b``
-    together (two float32 gathers cost a quarter more); the values are those of the two tables.
-    """
-    out.copy_(h)  # t = float32(h)
-    torch.bitwise_right_shift(out.view(torch.int32), _SHIFT, out=tmp)
-    tmp.bitwise_and_(_TABLE - 1)
-    torch.index_select(packed, 0, tmp, out=pairs)
-    ab = pairs.view(torch.float32).view(-1, 2)
-    torch.addcmul(ab[:, 0], ab[:, 1], out, out=out)
+def _halves_(h: Tensor, out: Tensor) -> None:
+    """``out[2m + e] = (h[m] >> 16 e) & 0xFFFF`` (int32 ``out`` of twice the length of ``h``)."""
+    if sys.byteorder == "little":  # the uint16 view is [low, high] per int32: one conversion pass
+        out.copy_(h.view(torch.uint16))
+        return
+    pairs = out.view(-1, 2)
+    torch.bitwise_and(h, 0xFFFF, out=pairs[:, 0])
+    torch.bitwise_right_shift(h, 16, out=pairs[:, 1])
+    pairs[:, 1].bitwise_and_(0xFFFF)
 
 
 def _uniform_from_hash_(h: Tensor, out: Tensor) -> None:
@@ -232,19 +209,18 @@ def _uniform_from_hash_(h: Tensor, out: Tensor) -> None:
 
 
 class _Scratch(threading.local):
-    """Per-thread chunk buffers, reused across calls (fresh 128 KB buffers would each be a new mapping)."""
+    """Per-thread chunk buffers, reused across calls (fresh 1 MB buffers would each be a new mapping)."""
 
     def __init__(self) -> None:
-        self.buffers: dict[tuple[int, torch.device], tuple[Tensor, Tensor, Tensor, Tensor]] = {}
+        self.buffers: dict[tuple[int, torch.device], tuple[Tensor, Tensor, Tensor]] = {}
 
-    def get(self, n: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def get(self, n: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
         n = max(n, CHUNK)  # the end chunks reuse the full-size buffers
         key = (n, device)
         if key not in self.buffers:
             self.buffers[key] = (
                 torch.empty(n, dtype=torch.int32, device=device),
                 torch.empty(n, dtype=torch.int32, device=device),
-                torch.empty(n, dtype=torch.int64, device=device),
                 torch.empty(n, dtype=torch.float32, device=device),
             )
         return self.buffers[key]
@@ -253,26 +229,40 @@ class _Scratch(threading.local):
 _SCRATCH = _Scratch()
 
 
+def _lanes_of(kind: int, device: torch.device) -> Tensor:
+    return _lanes(device)[: ROW // _PER_HASH[kind]]
+
+
 def _eval_block(kind: int, rows: Tensor, first_row: int, start: int, out: Tensor) -> None:
-    """Fill ``out`` (``(B, n)``, any float dtype) with elements ``start ..`` of the clips' fields."""
+    """Fill ``out`` (``(B, n)``, any float dtype) with elements ``start ..`` of the clips' fields.
+
+    Normals come two per hash: a block that starts or ends half-way through a hash computes that
+    hash whole and drops the value it does not need.
+    """
     bsz, n = out.shape
     device = out.device
-    lanes = _lanes(device)
+    per = _PER_HASH[kind]
+    lo, hi = start // per, -(-(start + n) // per)  # the hashes that cover the block
+    m, skip = hi - lo, start - lo * per
     if device.type == "cpu":
-        h, tmp, idx, f32 = (buf[: bsz * n].view(bsz, n) for buf in _SCRATCH.get(bsz * n, device))
+        h, tmp, f32 = (buf[: bsz * m * per] for buf in _SCRATCH.get(bsz * m * per, device))
     else:
-        h, tmp = (torch.empty(bsz, n, dtype=torch.int32, device=device) for _ in range(2))
-        idx, f32 = torch.empty(bsz, n, dtype=torch.int64, device=device), torch.empty(bsz, n, device=device)
-    dst = out if out.dtype == torch.float32 and out.is_contiguous() else f32
-    _fill_inputs(h, rows, first_row, start, lanes)
-    h, tmp, idx, flat = h.view(-1), tmp.view(-1), idx.view(-1), dst.view(-1)  # index_select takes 1-D
-    _mix32_(h, tmp, premixed=True)
+        h, tmp = (torch.empty(bsz * m * per, dtype=torch.int32, device=device) for _ in range(2))
+        f32 = torch.empty(bsz * m * per, device=device)
+    whole = skip == 0 and m * per == n
+    dst = out if whole and out.dtype == torch.float32 and out.is_contiguous() else f32.view(bsz, m * per)
+    h = h[: bsz * m].view(bsz, m)
+    _fill_inputs(h, rows, first_row, lo, _lanes_of(kind, device))
+    h = h.view(-1)
+    _mix32_(h, tmp[: h.numel()], premixed=True)
+    flat = dst.reshape(-1)  # a view: dst is contiguous or the scratch
     if kind == _NORMAL:
-        _normal_from_hash_(h, tmp, idx, flat, _packed_table(device))
+        _halves_(h, tmp)  # the 16-bit cell indices, over the hash's scratch
+        torch.index_select(_normal_table(device), 0, tmp, out=flat)
     else:
         _uniform_from_hash_(h, flat)
     if dst is not out:
-        out.copy_(dst)
+        out.copy_(dst[:, skip : skip + n])
 
 
 def _eager(kind: int, keys: Tensor, start: int, out: Tensor) -> None:
@@ -308,27 +298,26 @@ def _shr(x: Tensor, k: int) -> Tensor:
     return (x >> k) & ((1 << (32 - k)) - 1)
 
 
-def _field_fused(kind: int, rows: Tensor, lanes: Tensor, a: Tensor, b: Tensor, lo: int, out: Tensor) -> None:
+def _field_fused(kind: int, rows: Tensor, lanes: Tensor, table: Tensor, lo: int, out: Tensor) -> None:
     """``out = field[:, lo : lo + n]`` of the ``(B, R * ROW)`` float32 field of whole rows, as one kernel.
 
-    Row keys and lanes broadcast (``(B, R, 1) ^ (ROW,)``) rather than being gathered per element, so
-    the only indirect loads left are the two table lookups; the cut and the cast into ``out`` fuse
+    Row keys and lanes broadcast (``(B, R, 1) ^ (L,)``) rather than being gathered per element, so
+    the only indirect load left is the normal's table lookup; the cut and the cast into ``out`` fuse
     into the same loop.
     """
-    out.copy_(_rows_field(kind, rows, lanes, a, b)[:, lo : lo + out.shape[1]])
+    out.copy_(_rows_field(kind, rows, lanes, table)[:, lo : lo + out.shape[1]])
 
 
-def _rows_field(kind: int, rows: Tensor, lanes: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    h = (rows[:, :, None] ^ lanes).flatten(1)  # premixed: mix's first step is done
+def _rows_field(kind: int, rows: Tensor, lanes: Tensor, table: Tensor) -> Tensor:
+    h = rows[:, :, None] ^ lanes  # premixed: mix's first step is done
     h = h * _C1
     h = h ^ _shr(h, 15)
     h = h * _C2
     h = h ^ _shr(h, 16)
     if kind == _NORMAL:
-        t = h.to(torch.float32)
-        c = (t.view(torch.int32) >> _SHIFT) & (_TABLE - 1)
-        return a[c] + b[c] * t
-    return (_shr(h, 9) | 0x3F800000).view(torch.float32) - _ONE_MINUS_HALF_ULP
+        q = torch.stack([h & 0xFFFF, _shr(h, 16)], dim=-1).flatten(1)  # low half first
+        return table[q]
+    return ((_shr(h, 9) | 0x3F800000).view(torch.float32) - _ONE_MINUS_HALF_ULP).flatten(1)
 
 
 _compile_state = threading.Lock()
@@ -348,9 +337,9 @@ def _compiled(kind: int, keys: Tensor, start: int, out: Tensor) -> bool:
     device = out.device
     first_row = start >> ROW_BITS
     rows = _row_keys(keys, first_row, ((start + n - 1) >> ROW_BITS) - first_row + 1 if n else 0).to(device)
-    a, b = _tables(device)
+    table = _normal_table(device) if kind == _NORMAL else _lanes(device)  # (the uniform reads no table)
     try:
-        _compiled_fn(kind, rows, _lanes(device), a, b, start - first_row * ROW, out)
+        _compiled_fn(kind, rows, _lanes_of(kind, device), table, start - first_row * ROW, out)
     except Exception as exc:  # no C++ compiler, a broken toolchain, an unsupported backend: stay eager
         _compile_failed = exc
         warnings.warn(
