@@ -309,7 +309,7 @@ def _field_fused(kind: int, rows: Tensor, lanes: Tensor, table: Tensor, lo: int,
 
 
 def _rows_field(kind: int, rows: Tensor, lanes: Tensor, table: Tensor) -> Tensor:
-    h = rows[:, :, None] ^ lanes  # premixed: mix's first step is done
+    h = (rows[:, :, None] ^ lanes).flatten(1)  # premixed: mix's first step is done
     h = h * _C1
     h = h ^ _shr(h, 15)
     h = h * _C2
@@ -317,7 +317,7 @@ def _rows_field(kind: int, rows: Tensor, lanes: Tensor, table: Tensor) -> Tensor
     if kind == _NORMAL:
         q = torch.stack([h & 0xFFFF, _shr(h, 16)], dim=-1).flatten(1)  # low half first
         return table[q]
-    return ((_shr(h, 9) | 0x3F800000).view(torch.float32) - _ONE_MINUS_HALF_ULP).flatten(1)
+    return (_shr(h, 9) | 0x3F800000).view(torch.float32) - _ONE_MINUS_HALF_ULP
 
 
 _compile_state = threading.Lock()
