@@ -181,6 +181,20 @@ def test_non_finite_clip_is_named(threads: int) -> None:
         torch.set_num_threads(1)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_huge_finite_values_are_accepted_and_non_finite_ones_refused(dtype: torch.dtype) -> None:
+    # the check sums each clip first: values whose sum overflows are finite, and must still pass
+    big = torch.finfo(dtype).max
+    video = torch.full((2, 1, 2, 4, 4), big, dtype=dtype)
+    video[1] = -big
+    aug = va.Compose([va.TemporalReverse(p=1.0)], value_range=None)
+    assert torch.equal(aug(video, seed=0), video.flip(2))
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        video[1, 0, 1, 2, 3] = bad
+        with pytest.raises(va.VidaugError, match=r"NaN or inf \(in clip 1\)"):
+            aug(video, seed=0)
+
+
 def test_values_a_rounding_outside_the_range_are_accepted() -> None:
     # e.g. a float video after a resize elsewhere: 1.0000001 is not refused, and clamping
     # transforms bring it back into the range

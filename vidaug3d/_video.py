@@ -129,9 +129,14 @@ def check_values(video: Tensor, clip: int | None = None) -> None:
     """
     if video.dtype == torch.uint8:
         return
+    # a sum is finite iff every value is, unless large finite values overflow it: only then look closer
+    # (the sum is the cheapest full reduction here, about 2/3 of aminmax's time)
+    if math.isfinite(
+        float(video.detach().sum(dtype=torch.float32 if video.dtype != torch.float64 else None))
+    ):
+        return
     lo, hi = torch.aminmax(video.detach())
-    lo_f, hi_f = float(lo), float(hi)
-    if not (math.isfinite(lo_f) and math.isfinite(hi_f)):
+    if not (math.isfinite(float(lo)) and math.isfinite(float(hi))):
         where = "" if clip is None else f" (in clip {clip})"
         raise fail("video", "a tensor containing NaN or inf" + where, "finite values")
 
