@@ -158,7 +158,13 @@ class TemporalStage(Stage):
         return Work(VF.gather_frames(w.x, cooked), True)
 
     def run_clip(self, w: Work, cooked: Tensor, b: int, ctx: Context) -> Work:
-        return Work(w.x.index_select(1, cooked[b]), True)
+        idx = cooked[b]
+        first, n = int(idx[0]), idx.shape[0]
+        if int(idx[-1]) == first + n - 1 and (n < 3 or bool((idx.diff() == 1).all())):
+            # a window of consecutive frames (a temporal crop at speed 1): a view, no copy; the next
+            # stage reads the frames from where they are (a resample or the conversion to float)
+            return Work(w.x.narrow(1, first, n), w.owned)
+        return Work(w.x.index_select(1, idx), True)
 
     def move_targets(self, targets: dict[str, Tensor], cooked: Tensor) -> dict[str, Tensor]:
         return gather_targets(targets, cooked)

@@ -388,6 +388,20 @@ def resample_video(
     if n == 0:
         return x.new_empty((0, C, T, Ho, Wo))
     if theta.dim() == 3:
+        merge_ct = x.stride(1) == T * x.stride(2)
+        if C > 1 and sigma is None and not merge_ct and (n == 1 or x.stride(0) == C * x.stride(1)):
+            # a window of frames viewed in a longer clip (a temporal crop): the channels cannot merge with
+            # the frames without a copy, so sample (n*C, T) planes, each clip's grid repeated per channel
+            # (the same grid, so the same values as the merged planes)
+            out = resample_planes(
+                x.reshape(n * C, T, H, W),
+                theta.repeat_interleave(C, dim=0),
+                size,
+                None,
+                mode=mode,
+                padding_mode=padding_mode,
+            )
+            return out.view(n, C, T, Ho, Wo)
         out = resample_planes(
             x.reshape(n, C * T, H, W), theta, size, sigma, mode=mode, padding_mode=padding_mode
         )
