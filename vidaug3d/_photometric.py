@@ -204,13 +204,28 @@ def adjust_saturation(video: Tensor, factor: Tensor, *, value_range: ValueRange 
 
 
 # ----------------------------------------------------------------------------------------------- hue
+HUE_BLOCK = 1 << 15  # elements per channel in one chunk of frames: the dozen temporaries then stay in L2
+
+
 def adjust_hue_(x: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT) -> Tensor:
-    """In place: rotate the HSV hue by ``factor`` turns. See ``adjust_hue``."""
+    """In place: rotate the HSV hue by ``factor`` turns. See ``adjust_hue``.
+
+    Elementwise, a few frames at a time (so its temporaries stay in the core's cache; the chunking
+    changes no value).
+    """
     _check_work(x)
     rng = check_range(value_range, needed_by="hue")
     assert rng is not None
     f = param("factor", factor, x)
     _rgb(x, "hue")
+    n, _, T, H, W = x.shape
+    step = max(1, HUE_BLOCK // max(1, n * H * W))
+    for t0 in range(0, T, step):
+        _hue_chunk(x[:, :, t0 : t0 + step], f if f.shape[2] == 1 else f[:, :, t0 : t0 + step], rng)
+    return clamp_(x, rng)
+
+
+def _hue_chunk(x: Tensor, f: Tensor, rng: tuple[float, float]) -> None:
     lo, hi = rng
     unit = rng == _UNIT
     u = x if unit else (x - lo) / (hi - lo)
@@ -224,16 +239,13 @@ def adjust_hue_(x: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT) -
     h = h6 / 6.0 + f
     h = h - torch.floor(h)  # in [0, 1) up to rounding; the channel formula is periodic anyway
     h6 = h * 6.0
-    outs = []
-    for n in (5.0, 3.0, 1.0):  # R, G, B of the standard closed form of HSV -> RGB
-        k = torch.remainder(h6 + n, 6.0)
+    # r, g and b are not read again: each channel is written in place
+    for c, k0 in enumerate((5.0, 3.0, 1.0)):  # R, G, B of the standard closed form of HSV -> RGB
+        k = torch.remainder(h6 + k0, 6.0)
         w = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-        outs.append(v - chroma * w)
-    out = torch.cat(outs, dim=1)
+        torch.sub(v, chroma * w, out=x[:, c : c + 1])
     if not unit:
-        out = out.mul_(hi - lo).add_(lo)
-    x.copy_(out)
-    return clamp_(x, rng)
+        x.mul_(hi - lo).add_(lo)
 
 
 def adjust_hue(video: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT) -> Tensor:
