@@ -91,6 +91,39 @@ def paired_rows(
     return rows
 
 
+# the phantom target: SSL saliency above the supervised and the random model's, paired over the same videos
+SALIENCY_PAIRS = (
+    ("ssl_ft/logit", "sup/logit"),
+    ("ssl_fe/logit", "sup/logit"),
+    ("ssl_ft/logit", "rand_fe/logit"),
+    ("ssl_fe/logit", "rand_fe/logit"),
+    ("ssl/feature", "rand/feature"),
+)
+
+
+def saliency_pairs(saliency: dict[str, Any]) -> list[dict[str, Any]]:
+    """Paired per-video IoU and weighted-IoU differences (mean and Student-t 95 % interval) of ``SALIENCY_PAIRS``."""
+    rows = []
+    for a, b in SALIENCY_PAIRS:
+        if a not in saliency or b not in saliency:
+            continue
+        row: dict[str, Any] = {"comparison": f"{_saliency_label(a)} - {_saliency_label(b)}"}
+        for metric in ("iou", "wiou"):
+            d = np.asarray(saliency[a][f"per_video_{metric}"]) - np.asarray(
+                saliency[b][f"per_video_{metric}"]
+            )
+            row[metric] = E.t_interval(d.tolist())
+        row["n_videos"] = len(saliency[a]["per_video_iou"])
+        rows.append(row)
+    return rows
+
+
+def _saliency_label(name: str) -> str:
+    kind, score = name.split("/")
+    label = E.MODEL_NAMES.get(kind, {"ssl": "SSL encoder", "rand": "Random encoder"}.get(kind, kind))
+    return f"{label} ({score})"
+
+
 def _fmt(cell: dict[str, float]) -> str:
     if cell is None or math.isnan(cell["mean"]):
         return "n/a"
@@ -179,6 +212,18 @@ def tables_markdown(results: dict[str, Any]) -> str:
             wiou = {"mean": s["wiou"][0], "low": s["wiou"][1], "high": s["wiou"][2]}
             lines.append(f"| {label} | {score} | {_fmt(iou)} | {_fmt(wiou)} | {s['n_videos']} |")
         lines.append("")
+        paired = saliency_pairs(ph["saliency"])
+        if paired:
+            lines += [
+                "Paired per-video differences (the same test videos; mean [95 % t-interval]):",
+                "",
+                "| comparison | IoU difference | weighted IoU difference | videos |",
+                "| --- | --- | --- | --- |",
+            ]
+            for r in paired:
+                cells = [f"{r[m][0]:+.3f} [{r[m][1]:+.3f}, {r[m][2]:+.3f}]" for m in ("iou", "wiou")]
+                lines.append(f"| {r['comparison']} | {cells[0]} | {cells[1]} | {r['n_videos']} |")
+            lines.append("")
     return "\n".join(lines)
 
 

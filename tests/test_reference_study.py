@@ -47,6 +47,7 @@ def test_quick_study_end_to_end_and_pretraining_never_sees_test_patients(tmp_pat
     assert {r["tag"] for r in rows} == set(cfg.methods)
     assert {r["fraction"] for r in rows} == set(cfg.fractions)
     assert set(results["phantom"]["saliency"]) >= {f"{m}/logit" for m in E.MODELS}
+    assert "| SSL Fine-Tuned (logit) - Fully-Supervised (logit) |" in md  # the paired saliency table
     # every pretraining ran through the trainer and left its resolved config and log
     for tag in cfg.methods:
         for k in range(cfg.folds):
@@ -114,3 +115,19 @@ def test_arms_with_view_options_resolve_and_pair_against_the_main_arm(tmp_path: 
     names = [p[0] for p in report.pairs(["byol", "byol_notemporal"])]
     assert "SSL Feature Extractor: byol_notemporal - byol" in names
     assert "SSL Fine-Tuned - Fully-Supervised" in names
+
+
+def test_saliency_pairs_are_paired_t_intervals_over_the_same_videos() -> None:
+    from scipy import stats
+
+    a, b = [0.30, 0.10, 0.25, 0.40], [0.20, 0.15, 0.05, 0.30]
+    sal = {
+        "ssl_ft/logit": {"per_video_iou": a, "per_video_wiou": a},
+        "sup/logit": {"per_video_iou": b, "per_video_wiou": [0.0] * 4},
+    }
+    (row,) = report.saliency_pairs(sal)  # only the pair whose two scorers are present
+    d = np.subtract(a, b)
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    assert row["comparison"] == "SSL Fine-Tuned (logit) - Fully-Supervised (logit)" and row["n_videos"] == 4
+    np.testing.assert_allclose(row["iou"], (d.mean(), d.mean() - half, d.mean() + half), rtol=1e-12)
+    assert row["wiou"][0] == pytest.approx(np.mean(a))
