@@ -18,8 +18,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import vidaug3d as va
 from tests._strategies import DTYPES, make_video, seeds, shapes
 from vidaug3d import _photometric as P
+from vidaug3d import functional as VF
 from vidaug3d.errors import VidaugError
 
 Params = dict[str, Any]
@@ -349,3 +351,20 @@ def test_unbounded_linear_kernels_do_not_clamp() -> None:
     assert out.abs().max() > 5
     sharp = P.adjust_sharpness_(v.clone(), torch.tensor([3.0, 3.0]), value_range=None)
     assert sharp.abs().max() > 5
+
+
+def test_hue_and_blur_under_autograd_equal_the_in_place_kernels_and_pass_gradcheck() -> None:
+    # the CPU kernels write in place and in chunks; with an input that requires grad they take the
+    # out-of-place path, which must give the same values and correct gradients
+    aug = va.Compose([va.RandomTemporalCrop(3), va.ColorJitter(0.4, 0.4, 0.4, 0.1), va.GaussianBlur(3)])
+    v = torch.rand(4, 3, 4, 16, 16, requires_grad=True)
+    out, rec = aug(v, seed=0, return_params=True)
+    out.sum().backward()
+    assert v.grad is not None and bool(v.grad.abs().sum() > 0)
+    assert torch.equal(out.detach(), aug(v.detach(), params=rec))
+    x = torch.rand(1, 3, 2, 5, 6, dtype=torch.float64, requires_grad=True)
+    factor = torch.tensor([0.1], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda t: P.adjust_hue_(t * 0.98 + 0.01, factor), (x,))
+    y = torch.rand(1, 4, 7, 8, dtype=torch.float64, requires_grad=True)
+    sigma = torch.tensor([[1.0, 0.7]], dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda t: VF.blur_planes(t, sigma, radius=2), (y,))

@@ -219,7 +219,7 @@ def adjust_hue_(x: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT) -
     f = param("factor", factor, x)
     _rgb(x, "hue")
     n, _, T, H, W = x.shape
-    step = max(1, HUE_BLOCK // max(1, n * H * W))
+    step = T if x.requires_grad else max(1, HUE_BLOCK // max(1, n * H * W))
     for t0 in range(0, T, step):
         _hue_chunk(x[:, :, t0 : t0 + step], f if f.shape[2] == 1 else f[:, :, t0 : t0 + step], rng)
     return clamp_(x, rng)
@@ -228,7 +228,8 @@ def adjust_hue_(x: Tensor, factor: Tensor, *, value_range: ValueRange = _UNIT) -
 def _hue_chunk(x: Tensor, f: Tensor, rng: tuple[float, float]) -> None:
     lo, hi = rng
     unit = rng == _UNIT
-    u = x if unit else (x - lo) / (hi - lo)
+    grad = x.requires_grad  # autograd: read a copy and write once at the end (saved inputs must survive)
+    u = (x.clone() if grad else x) if unit else (x - lo) / (hi - lo)
     r, g, b = u[:, 0:1], u[:, 1:2], u[:, 2:3]
     v = torch.maximum(torch.maximum(r, g), b)
     chroma = v - torch.minimum(torch.minimum(r, g), b)
@@ -239,11 +240,16 @@ def _hue_chunk(x: Tensor, f: Tensor, rng: tuple[float, float]) -> None:
     h = h6 / 6.0 + f
     h = h - torch.floor(h)  # in [0, 1) up to rounding; the channel formula is periodic anyway
     h6 = h * 6.0
-    # r, g and b are not read again: each channel is written in place
+    outs = []
     for c, k0 in enumerate((5.0, 3.0, 1.0)):  # R, G, B of the standard closed form of HSV -> RGB
         k = torch.remainder(h6 + k0, 6.0)
         w = torch.minimum(k, 4.0 - k).clamp_(0.0, 1.0)
-        torch.sub(v, chroma * w, out=x[:, c : c + 1])
+        if grad:
+            outs.append(v - chroma * w)
+        else:  # r, g and b are not read again: each channel is written in place
+            torch.sub(v, chroma * w, out=x[:, c : c + 1])
+    if grad:
+        x.copy_(torch.cat(outs, dim=1))
     if not unit:
         x.mul_(hi - lo).add_(lo)
 

@@ -350,6 +350,11 @@ def blur_planes(
         return x.clone()
     # a few planes at a time, so that both passes and their taps run on data in the core's cache
     # (elementwise work: the chunking changes no value)
+    if x.requires_grad:  # autograd: whole tensors, no out= (which autograd does not support)
+        out = x
+        for w, dim in passes:
+            out = _blur_axis(out, w, dim, padding)
+        return out
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     step = max(1, BLUR_BLOCK // max(1, x.shape[0] * x.shape[2] * x.shape[3]))
     for p0 in range(0, x.shape[1], step):
