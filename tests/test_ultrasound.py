@@ -433,3 +433,33 @@ def test_value_kernel_errors_name_the_argument() -> None:
         "value_range",
     )
     expect(lambda: U.speckle_(v.to(torch.uint8), torch.ones(B, 1, T, H, W)), "x")
+
+
+def test_records_keep_the_probe_so_a_replay_needs_no_probe_argument() -> None:
+    import vidaug3d as va
+
+    B, T, H, W = 3, 4, 40, 48
+    geom = _geometry(B, H, W, seed=5)
+    video = make_video((B, 1, T, H, W), 5)
+    aug = va.Compose(
+        [va.DepthAttenuation(), va.AcousticShadow(p=1.0), va.RandomAffine(10), va.GaussianNoise()]
+    )
+    out, rec = aug(video, seed=2, probe=geom, return_params=True)
+    assert rec.probe is not None and len(rec.probe) == B
+    assert torch.equal(aug(video, params=rec), out)  # the recorded probe, not None: same field of view
+    back = va.Record.from_dict(json.loads(json.dumps(rec.to_dict())))
+    assert back == rec and torch.equal(aug(video, params=back), out)
+    assert torch.equal(aug(video, params=rec, probe=geom), out)  # the same probe again is fine
+    assert torch.equal(aug(video[1:], params=rec.select([1, 2])), out[1:])  # selecting clips keeps theirs
+    other = _geometry(B, H, W, seed=6)
+    with pytest.raises(VidaugError, match=r"^probe:"):
+        aug(video, params=rec, probe=other)
+    # a field-of-view mask is not kept: a replay without it is refused, naming fov
+    fov = torch.ones(B, 1, 1, H, W, dtype=torch.bool)
+    fov[..., : W // 4] = False
+    plain = va.Compose([va.RandomAffine(10), va.GaussianNoise()])
+    out2, rec2 = plain(video, seed=2, fov=fov, return_params=True)
+    assert rec2.fov_mask and rec2.probe is None
+    with pytest.raises(VidaugError, match=r"^fov: got None, expected the field-of-view mask"):
+        plain(video, params=rec2)
+    assert torch.equal(plain(video, params=rec2, fov=fov), out2)

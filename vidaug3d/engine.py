@@ -33,7 +33,7 @@ from ._random import ClipKeys, Draw, eager, make_keys, per_clip
 from ._video import Layout, VideoShape, check_values, from_canonical, to_canonical, work_dtype
 from .errors import VidaugError, fail
 from .functional import ValueRange
-from .params import Record, TransformParams
+from .params import Record, TransformParams, same_probe
 from .targets import check_targets, gather_targets, warp_targets
 
 if TYPE_CHECKING:
@@ -652,8 +652,6 @@ def prepare(
     if out_dtype is not None and out_dtype not in _OUT_DTYPES:
         raise fail("out_dtype", out_dtype, "None, torch.uint8 or a float dtype")
     vr = VF.work_range(v.dtype, value_range)
-    probe, fov = _field_of_view(v, probe, fov, vr)
-    ctx = Context(vr, v.dtype, fov=fov, probe=probe)
     if params is not None:
         if generator is not None or seed is not None or sample_ids is not None:
             raise fail(
@@ -662,11 +660,27 @@ def prepare(
                 "either a record to replay or a source of randomness",
             )
         record = plan.check_record(params, shape)
+        given = probe is not None
+        if probe is None and fov is None:  # the record's field of view comes back with its parameters
+            if record.fov_mask:
+                raise fail(
+                    "fov",
+                    None,
+                    "the field-of-view mask the record was drawn with (records keep probe geometries, not masks)",
+                )
+            probe = record.probe
+        probe, fov = _field_of_view(v, probe, fov, vr)
+        if given and record.probe is not None and not same_probe(probe, record.probe):
+            raise fail("probe", "a geometry other than the record's", "the record's probe, or None to use it")
     else:
+        probe, fov = _field_of_view(v, probe, fov, vr)
         keys = make_keys(
             shape.B, generator=generator, seed=seed, sample_ids=sample_ids, epoch=epoch, view=view
         )
-        record = plan.sample(shape, keys)
+        record = dataclasses.replace(
+            plan.sample(shape, keys), probe=probe, fov_mask=probe is None and fov is not None
+        )
+    ctx = Context(vr, v.dtype, fov=fov, probe=probe)
     return Prepared(v, lay, record, ctx)
 
 

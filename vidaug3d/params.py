@@ -251,11 +251,18 @@ class Record:
         names: The transforms' class names, in pipeline order.
         params: Their parameter records, in pipeline order.
         shape: ``(B, C, T, H, W)`` of the video the record was drawn for.
+        probe: The call's probe geometry (``vidaug3d.ultrasound.ProbeGeometry``, one per clip, given
+            or estimated), or None. A replay without ``probe=`` uses it, so the field of view and the
+            ultrasound transforms' geometry come back with the parameters.
+        fov_mask: Whether the call was given a field-of-view mask (``fov=``). Masks are not kept (a
+            mask per clip and pixel); a replay of such a record must be given the mask again.
     """
 
     names: tuple[str, ...]
     params: tuple[TransformParams, ...]
     shape: tuple[int, int, int, int, int]
+    probe: Any = None
+    fov_mask: bool = False
 
     @property
     def batch_size(self) -> int:
@@ -271,7 +278,8 @@ class Record:
         """The record of a subset of the clips."""
         params = tuple(p.select(index) for p in self.params)
         B = params[0].batch_size if params else len(torch.arange(self.shape[0])[index])
-        return Record(self.names, params, (B, *self.shape[1:]))  # type: ignore[arg-type]
+        probe = None if self.probe is None else self.probe[index]
+        return Record(self.names, params, (B, *self.shape[1:]), probe, self.fov_mask)  # type: ignore[arg-type]
 
     def nbytes(self) -> int:
         """Bytes held by the record's tensors (all transforms)."""
@@ -285,6 +293,8 @@ class Record:
             "transforms": [
                 {"name": n, "params": p.to_dict()} for n, p in zip(self.names, self.params, strict=True)
             ],
+            "probe": None if self.probe is None else self.probe.to_dict(),
+            "fov_mask": self.fov_mask,
         }
 
     @staticmethod
@@ -297,11 +307,31 @@ class Record:
         names = tuple(str(t["name"]) for t in d["transforms"])
         params = tuple(TransformParams.from_dict(t["params"]) for t in d["transforms"])
         shape = tuple(int(s) for s in d["shape"])
-        return Record(names, params, shape)  # type: ignore[arg-type]
+        probe = None
+        if d.get("probe") is not None:
+            from .ultrasound import ProbeGeometry  # ultrasound imports params: import when needed
+
+            probe = ProbeGeometry.from_dict(d["probe"])
+        return Record(names, params, shape, probe, bool(d.get("fov_mask", False)))  # type: ignore[arg-type]
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Record):
             return NotImplemented
-        return self.names == other.names and self.shape == other.shape and self.params == other.params
+        return (
+            self.names == other.names
+            and self.shape == other.shape
+            and self.params == other.params
+            and same_probe(self.probe, other.probe)
+            and self.fov_mask == other.fov_mask
+        )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def same_probe(a: Any, b: Any) -> bool:
+    """Whether two probe geometries (or Nones) are equal, field by field."""
+    if a is None or b is None:
+        return a is b
+    return len(a) == len(b) and all(
+        torch.equal(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a)
+    )
