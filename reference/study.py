@@ -99,7 +99,7 @@ class StudyConfig:
     methods: tuple[str, ...] = ("byol", "byol_paper")  # arms to run; "byol" is the main one
     n_boot: int = 1000
     # pretraining: a trainer recipe file plus per-arm and study-wide overrides
-    pretrain: str = "reference/configs/pocus.yaml"
+    pretrain: str = "reference/configs/pocus-paper-views.yaml"  # arm "byol": the paper's views
     pretrain_overrides: dict[str, Any] = field(default_factory=dict)
     arms: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: dict(v) for k, v in ARMS.items()})
     # downstream

@@ -298,3 +298,17 @@ def test_int_seed_keys_equal_tensor_seed_keys() -> None:
     seeds = [0, 1, (1 << 32) + 5, (1 << 63) - 1]
     keys = nz._clip_keys(torch.tensor(seeds), nz._UNIFORM).tolist()
     assert [nz._clip_key_int(s, nz._UNIFORM) for s in seeds] == keys
+
+
+@pytest.mark.parametrize(("kind", "field"), [(nz._NORMAL, normal_field), (nz._UNIFORM, uniform_field)])
+def test_fields_from_prepared_row_keys_are_the_fields(kind: int, field: Callable[..., torch.Tensor]) -> None:
+    # the CPU executor prepares a batch's row keys once and makes each clip's field from its row
+    seeds = torch.tensor([3, 7, (1 << 63) - 1])
+    n = 3 * ROW + 101  # a partial last row
+    rows = nz.clip_rows(kind, seeds, n)
+    assert rows.shape == (3, 4) and rows.dtype == torch.int32
+    whole = field(seeds, (n,))
+    for b in range(3):
+        out = torch.empty(1, n)
+        assert torch.equal(nz.field_from_rows(kind, rows[b : b + 1], out)[0], whole[b])
+        assert torch.equal(whole[b], field(int(seeds[b]), (n,)))

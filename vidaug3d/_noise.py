@@ -265,12 +265,34 @@ def _eval_block(kind: int, rows: Tensor, first_row: int, start: int, out: Tensor
         out.copy_(dst[:, skip : skip + n])
 
 
-def _eager(kind: int, keys: Tensor, start: int, out: Tensor) -> None:
-    """Fill ``out`` (``(B, n)``) eagerly: chunks of ``CHUNK`` on the CPU (in parallel), one block on CUDA."""
+def clip_rows(kind: int, seeds: Tensor, n: int) -> Tensor:
+    """``(B, R)`` int32 premixed row keys of the first ``n`` elements of each seed's field.
+
+    A batch's row keys in one evaluation (a dozen small ops, whatever ``B`` is), so that a
+    clip-by-clip caller (the CPU executor's value stage) hands each clip its row and its field then
+    costs only the elementwise passes: on two threads the per-op overhead of small ops, not their
+    arithmetic, is what limits a clip task.
+    """
+    return _row_keys(_clip_keys(seeds.to(torch.int64), kind), 0, (n + ROW - 1) >> ROW_BITS)
+
+
+def field_from_rows(kind: int, rows: Tensor, out: Tensor) -> Tensor:
+    """Fill the flat ``(B, n)`` float ``out`` with elements ``0 .. n - 1`` of the fields whose row keys are ``rows``."""
+    _eager(kind, None, 0, out, rows=rows.to(out.device))
+    return out
+
+
+def _eager(kind: int, keys: Tensor | None, start: int, out: Tensor, rows: Tensor | None = None) -> None:
+    """Fill ``out`` (``(B, n)``) eagerly: chunks of ``CHUNK`` on the CPU (in parallel), one block on CUDA.
+
+    ``rows``: the row keys from row ``start >> ROW_BITS`` on, if the caller has them (else from ``keys``).
+    """
     bsz, n = out.shape
     first_row = start >> ROW_BITS
-    rows = _row_keys(keys, first_row, ((start + n - 1) >> ROW_BITS) - first_row + 1 if n else 0)
-    rows = rows.to(out.device)
+    if rows is None:
+        assert keys is not None
+        rows = _row_keys(keys, first_row, ((start + n - 1) >> ROW_BITS) - first_row + 1 if n else 0)
+        rows = rows.to(out.device)
     if out.device.type != "cpu":
         _eval_block(kind, rows, first_row, start, out)
         return

@@ -90,6 +90,7 @@ class Context:
             stage's input coordinates, or None: none was given, or a geometric stage has moved the
             frame since (``probe_moved``).
         probe_moved: True when a probe was given but a geometric stage ran before this one.
+        shape: The shape the stage's transforms see (set while a value stage prepares them).
     """
 
     value_range: ValueRange
@@ -97,6 +98,7 @@ class Context:
     fov: Tensor | None = None
     probe: Any = None
     probe_moved: bool = False
+    shape: VideoShape | None = None
 
 
 # ----------------------------------------------------------------------------------------------- stages
@@ -360,9 +362,10 @@ class ValueStage(Stage):
         self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context
     ) -> tuple[Any, ...]:
         prepared = []
+        pctx = dataclasses.replace(ctx, shape=shapes[0])  # value transforms keep the shape
         for t, p in zip(self.transforms, params, strict=True):
             t.check_context(ctx)  # type: ignore[attr-defined]
-            prepared.append(t.prepare(p, ctx))  # type: ignore[attr-defined]
+            prepared.append(t.prepare(p, pctx))  # type: ignore[attr-defined]
         return tuple(prepared)
 
     def run_batch(self, w: Work, cooked: tuple[Any, ...], ctx: Context) -> Work:

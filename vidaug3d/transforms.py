@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor
 
+from . import _noise
 from . import _photometric as PF
 from . import functional as VF
 from . import ultrasound as US
@@ -818,11 +820,31 @@ class RandomAdjustSharpness(ValueTransform):
         return torch.where(on, y, x)  # clips at factor 1 exactly as they were
 
 
+@dataclass(frozen=True)
+class _PreparedNoise:
+    """A keyed noise's record with the batch's row keys (``_noise.clip_rows``), for the clip tasks."""
+
+    params: NoiseParams
+    rows: Tensor
+
+
 class _KeyedNoise(ValueTransform):
     """Shared by the noises drawn from a keyed field: a ``NoiseParams`` record (strength, seed) per
     clip; the strength per clip ``(B,)``, per frame ``(B, T)`` or drifting ``(B, 2)`` (``vary``)."""
 
     vary: str = "clip"
+    _KIND = _noise._NORMAL
+
+    def _elements(self, shape: VideoShape) -> int:
+        """Elements of one clip's field (SpeckleNoise: ``looks`` uniforms per pixel)."""
+        return shape.C * shape.T * shape.H * shape.W
+
+    def prepare(self, params: TransformParams, ctx: Context) -> Any:
+        # the batch's row keys at once, for the CPU executor's clip tasks (see _noise.clip_rows)
+        if ctx.shape is None:
+            return params
+        assert isinstance(params, NoiseParams)
+        return _PreparedNoise(params, _noise.clip_rows(self._KIND, params.seed, self._elements(ctx.shape)))
 
     def _strength(self, keys: ClipKeys, slot: int, T: int, r: tuple[float, float]) -> Tensor:
         """The strength (0 where the clip's gate is off) as ``vary`` says."""
@@ -830,9 +852,23 @@ class _KeyedNoise(ValueTransform):
         return _for_record(self.vary, torch.where(on, _lerp(v[..., 0], r), 0.0))[0]
 
     def clip_params(self, prepared: Any, b: int) -> Any:
+        rows = None
+        if isinstance(prepared, _PreparedNoise):
+            prepared, rows = prepared.params, prepared.rows[b : b + 1]
         assert isinstance(prepared, NoiseParams)
         std = float(prepared.std[b]) if self.vary == "clip" else prepared.std[b : b + 1]
-        return (std, int(prepared.seed[b]))  # one clip: Python numbers where they suffice
+        return (std, int(prepared.seed[b]), rows)  # one clip: Python numbers where they suffice
+
+    def _clip_field(
+        self, seed: int, rows: Tensor | None, shape: tuple[int, ...], dtype: torch.dtype
+    ) -> Tensor:
+        """One clip's field of ``shape`` (from its prepared row keys when there are some)."""
+        make = normal_field if self._KIND == _noise._NORMAL else uniform_field
+        if rows is None:
+            return make(seed, shape, dtype=dtype)
+        out = torch.empty(shape, dtype=dtype)
+        _noise.field_from_rows(self._KIND, rows, out.view(1, -1))
+        return out
 
     def _clip_strength(self, strength: float | Tensor, T: int) -> float | Tensor | None:
         """One clip's strength for its kernel, or None where it adds nothing."""
@@ -876,16 +912,18 @@ class GaussianNoise(_KeyedNoise):
         return NoiseParams(std=std, seed=keys.seeds(slot, 1))
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if isinstance(params, _PreparedNoise):
+            params = params.params
         if isinstance(params, NoiseParams):
             # the whole batch's fields in one elementwise evaluation (no loop over clips)
             noise = normal_field(params.seed, x.shape[1:], dtype=x.dtype, device=x.device)
             std_t = _at_frames(params.std, self.vary, x.shape[2])
             return VF.add_noise_(x, noise, std_t, ctx.value_range, scratch=True)
-        std, seed = params  # one clip: its own field, made only if it is used
+        std, seed, rows = params  # one clip (CPU): its own field, made only if it is used
         s = self._clip_strength(std, x.shape[2])
         if s is None:
             return x
-        noise = normal_field(seed, x.shape[1:], dtype=x.dtype, device=x.device).unsqueeze(0)
+        noise = self._clip_field(seed, rows, tuple(x.shape[1:]), x.dtype).unsqueeze(0)
         return VF.add_noise_(x, noise, s, ctx.value_range, scratch=True)
 
 
@@ -1463,9 +1501,17 @@ class SpeckleNoise(_KeyedNoise):
         std = self._strength(keys, slot, shape.T, self.strength)
         return NoiseParams(std=std, seed=keys.seeds(slot, 1))
 
-    def _field(self, seed: int | Tensor, x: Tensor) -> Tensor:
+    _KIND = _noise._UNIFORM
+
+    def _elements(self, shape: VideoShape) -> int:
+        return self.looks * shape.C * shape.T * shape.H * shape.W
+
+    def _field(self, seed: int | Tensor, x: Tensor, rows: Tensor | None = None) -> Tensor:
         shape = (self.looks, *x.shape[1:])  # k uniforms per pixel
-        u = uniform_field(seed, shape, dtype=torch.float64, device=x.device)
+        if isinstance(seed, Tensor):
+            u = uniform_field(seed, shape, dtype=torch.float64, device=x.device)
+        else:
+            u = self._clip_field(seed, rows, shape, torch.float64)
         if isinstance(seed, Tensor):
             u = u.transpose(0, 1)  # (k, B, ...)
             f = US.rayleigh_field(u[0]) if self.looks == 1 else US.gamma_field(u)
@@ -1474,6 +1520,8 @@ class SpeckleNoise(_KeyedNoise):
         return f.to(x.dtype).unsqueeze(0)
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
+        if isinstance(params, _PreparedNoise):
+            params = params.params
         if isinstance(params, NoiseParams):
             if not bool((params.std > 0).any()):
                 return x
@@ -1481,9 +1529,9 @@ class SpeckleNoise(_KeyedNoise):
             return US.speckle_(
                 x, self._field(params.seed, x), std_t.to(torch.float64), value_range=ctx.value_range
             )
-        strength, seed = params
+        strength, seed, rows = params
         s = self._clip_strength(strength, x.shape[2])
         if s is None:
             return x
         s_t = s.to(torch.float64) if isinstance(s, Tensor) else torch.tensor([s], dtype=torch.float64)
-        return US.speckle_(x, self._field(seed, x), s_t, value_range=ctx.value_range)
+        return US.speckle_(x, self._field(seed, x, rows), s_t, value_range=ctx.value_range)
