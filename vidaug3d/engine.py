@@ -145,41 +145,49 @@ class Stage:
         )
 
 
+@dataclass(frozen=True)
+class FrameMap:
+    """A temporal stage cooked for one call: the ``(B, T_out)`` map and, per clip, ``(first, step)`` of its run."""
+
+    index: Tensor
+    runs: list[tuple[int, int]]
+
+
 class TemporalStage(Stage):
     """Frame-index maps composed into one ``(B, T_out)`` map into the stage's input frames."""
 
-    def cook(self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context) -> Tensor:
+    def cook(self, params: Sequence[TransformParams], shapes: Sequence[VideoShape], ctx: Context) -> FrameMap:
         total: Tensor | None = None
         for t, p, s in zip(self.transforms, params, shapes, strict=False):
             m = t.frame_map(p, s).to(torch.int64)  # type: ignore[attr-defined]
             total = m if total is None else total.gather(1, m)  # out = x[m1][m2] = x[m1[m2]]
         assert total is not None
-        return total
+        return FrameMap(total, _runs(total))  # the runs of the whole batch at once, not per clip task
 
-    def run_batch(self, w: Work, cooked: Tensor, ctx: Context) -> Work:
-        return Work(VF.gather_frames(w.x, cooked), True)
+    def run_batch(self, w: Work, cooked: FrameMap, ctx: Context) -> Work:
+        return Work(VF.gather_frames(w.x, cooked.index), True)
 
-    def run_clip(self, w: Work, cooked: Tensor, b: int, ctx: Context) -> Work:
-        idx = cooked[b]
-        first, n = int(idx[0]), idx.shape[0]
-        if int(idx[-1]) == first + n - 1 and (n < 3 or bool((idx.diff() == 1).all())):
+    def run_clip(self, w: Work, cooked: FrameMap, b: int, ctx: Context) -> Work:
+        first, step = cooked.runs[b]
+        if step == 1:
             # a window of consecutive frames (a temporal crop at speed 1): a view, no copy; the next
             # stage reads the frames from where they are (a resample or the conversion to float)
-            return Work(w.x.narrow(1, first, n), w.owned)
-        return Work(w.x.index_select(1, idx), True)
+            return Work(w.x.narrow(1, first, cooked.index.shape[1]), w.owned)
+        return Work(w.x.index_select(1, cooked.index[b]), True)
 
-    def move_targets(self, targets: dict[str, Tensor], cooked: Tensor) -> dict[str, Tensor]:
-        return gather_targets(targets, cooked)
+    def move_targets(self, targets: dict[str, Tensor], cooked: FrameMap) -> dict[str, Tensor]:
+        return gather_targets(targets, cooked.index)
 
-    def invert(self, x: Tensor, cooked: Tensor) -> Tensor:
+    def invert(self, x: Tensor, cooked: FrameMap) -> Tensor:
+        index = cooked.index
         T = x.shape[2]
-        ident = torch.arange(T).expand(cooked.shape[0], T)
-        if cooked.shape[1] != T or not torch.equal(torch.sort(cooked, dim=1).values, ident):
+        ident = torch.arange(T).expand(index.shape[0], T)
+        if index.shape[1] != T or not torch.equal(torch.sort(index, dim=1).values, ident):
             raise VidaugError(
                 f"inverse: the frame map of {self.names} is not a permutation (frames were replaced, "
                 "dropped or repeated), so the frame order cannot be undone"
             )
-        return VF.gather_frames(x, torch.argsort(cooked, dim=1))
+        return VF.gather_frames(x, torch.argsort(index, dim=1))
 
 
 @dataclass(frozen=True)
@@ -197,6 +205,9 @@ class Resampling:
     sigma: Tensor | None  # (B, 2) ((B, T, 2)) antialiasing prefilter sigmas, None when no clip needs one
     # exact stages: per clip (first row, row step, first column, column step); step 0: no run
     runs: list[tuple[int, int, int, int]] | None = None
+    grid: Tensor | None = (
+        None  # (B, H_out, W_out, 2) CPU sampling grids of per-clip thetas, built for the batch at once
+    )
 
 
 def _runs(idx: Tensor) -> list[tuple[int, int]]:
