@@ -882,8 +882,8 @@ class GaussianNoise(_KeyedNoise):
 
     The noise is a pure function of the clip's seed (from its key) and the element's index in the
     clip (``vidaug3d._noise.normal_field``: a counter-based hash turned into normals), so a clip's
-    noise does not depend on its batch, the thread count, the executor or the device (CPU and CUDA
-    agree to float tolerance), and it replays exactly from the record.
+    noise does not depend on its batch, the thread count, the executor or the device (the same
+    values on CPU and CUDA), and it replays exactly from the record.
 
     Args:
         std: Standard deviation in the units of the video's values (uint8 videos: of [0, 1]), or a
