@@ -1508,16 +1508,12 @@ class SpeckleNoise(_KeyedNoise):
 
     def _field(self, seed: int | Tensor, x: Tensor, rows: Tensor | None = None) -> Tensor:
         shape = (self.looks, *x.shape[1:])  # k uniforms per pixel
-        if isinstance(seed, Tensor):
-            u = uniform_field(seed, shape, dtype=torch.float64, device=x.device)
+        if isinstance(seed, Tensor):  # (B, k, ...) -> (k, B, ...)
+            u = uniform_field(seed, shape, dtype=torch.float64, device=x.device).transpose(0, 1)
         else:
             u = self._clip_field(seed, rows, shape, torch.float64)
-        if isinstance(seed, Tensor):
-            u = u.transpose(0, 1)  # (k, B, ...)
-            f = US.rayleigh_field(u[0]) if self.looks == 1 else US.gamma_field(u)
-            return f.to(x.dtype)
-        f = US.rayleigh_field(u[0]) if self.looks == 1 else US.gamma_field(u)
-        return f.to(x.dtype).unsqueeze(0)
+        f = (US.rayleigh_field(u[0]) if self.looks == 1 else US.gamma_field(u)).to(x.dtype)
+        return f if isinstance(seed, Tensor) else f.unsqueeze(0)
 
     def apply_(self, x: Tensor, params: Any, ctx: Context) -> Tensor:
         if isinstance(params, _PreparedNoise):
