@@ -241,24 +241,36 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def _split_suffix(arg: str) -> tuple[str, str]:
+    """``PATH`` or ``PATH:SUFFIX`` (a suffix of letters, digits and underscores) of ``--combine``."""
+    path, sep, suffix = arg.rpartition(":")
+    if not sep or not suffix.replace("_", "").isalnum():
+        return arg, ""
+    return path, suffix
+
+
 def combine_results(
     paths: Sequence[str], out: str, data: str, n_boot: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
     """Pool the real-video records of several study runs (e.g. different seeds) and redo the tables and plots.
 
-    Records of the same (method, model, fraction, seed) must not appear twice. Labels and patients come from the
-    first run's ``results.json`` or, for runs that did not store them, from ``<data>/labels.csv`` (the order the
-    study reads it in).
+    Records of the same (method, model, fraction, seed) must not appear twice. ``PATH:SUFFIX`` renames every arm
+    of that run to ``<arm>_<SUFFIX>``, so that a run of another setting (e.g. another clip size) pairs against the
+    first run's main arm as an arm of its own. Labels and patients come from the first run's ``results.json`` or,
+    for runs that did not store them, from ``<data>/labels.csv`` (the order the study reads it in).
     """
     from types import SimpleNamespace
 
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+    sources = [_split_suffix(p) for p in paths]
+    runs = [json.loads(Path(p).read_text()) for p, _ in sources]
     records: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
-    for path, run in zip(paths, runs, strict=True):
+    for (path, suffix), run in zip(sources, runs, strict=True):
         if not run.get("real"):
             raise SystemExit(f"--combine: {path} has no real-video part")
         for r in run["real"]["records"]:
+            if suffix:
+                r = {**r, "tag": f"{r['tag']}_{suffix}"}
             key = (r["tag"], r["model"], r["fraction"], r["seed"], tuple(r["videos"]))
             if key in seen:
                 raise SystemExit(f"--combine: {path} repeats records of {key[:4]} (same seed twice?)")

@@ -609,8 +609,9 @@ def parse_args(argv: Sequence[str] | None = None) -> StudyConfig:
         "--combine",
         nargs="+",
         default=None,
-        metavar="RESULTS_JSON",
-        help="instead of running: pool the real-video records of these results.json files into --out",
+        metavar="RESULTS_JSON[:SUFFIX]",
+        help="instead of running: pool the real-video records of these results.json files into --out "
+        "(':SUFFIX' renames that run's arms to ARM_SUFFIX, to pair another setting against the first run)",
     )
     a = p.parse_args(argv)
     kw: dict[str, Any] = {}

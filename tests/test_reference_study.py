@@ -74,6 +74,16 @@ def test_quick_study_end_to_end_and_pretraining_never_sees_test_patients(tmp_pat
         assert list(g.values()) == pytest.approx(list(w.values()), nan_ok=True)
     with pytest.raises(SystemExit, match="same seed twice"):
         report.combine_results([str(out / "results.json")] * 2, str(tmp_path / "comb2"), cfg.data)
+    # the same run again as another setting (":again"): its arms pair against the first run's main arm, and
+    # the same predictions give a difference of exactly zero
+    paired = report.combine_results(
+        [str(out / "results.json"), str(out / "results.json") + ":again"],
+        str(tmp_path / "comb3"),
+        cfg.data,
+        n_boot=cfg.n_boot,
+    )["real"]["paired"]
+    renamed = [r for r in paired if r["comparison"].startswith("SSL Feature Extractor: byol_again - byol")]
+    assert renamed and all(r["auc_diff"] == 0.0 for r in renamed)
 
 
 def test_study_config_file_errors_name_key_and_file(tmp_path: Path, capsys) -> None:
