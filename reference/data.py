@@ -43,6 +43,7 @@ __all__ = [
     "make_loader",
     "phantom_dataset",
     "to_float",
+    "write_phantom_folder",
 ]
 
 
@@ -307,6 +308,38 @@ def make_loader(
         pin_memory=pin_memory,
         persistent_workers=False,
     )
+
+
+def write_phantom_folder(root: Path, n_patients: int, frames: int, size: int, seed: int) -> Path:
+    """A folder of phantom videos as mp4 files with a labels CSV (two videos of one class per synthetic patient):
+    the study's ``--quick`` stand-in for the real folder, so that CI runs the real-video chain, cache included."""
+    import av
+    import numpy as np
+
+    import vidaug3d.phantom as ph
+
+    d = ph.make_dataset(2 * n_patients, num_frames=frames, size=size, seed=seed)
+    order = np.argsort(d.labels.numpy(), kind="stable")
+    patient = np.empty(len(d), dtype=np.int64)
+    patient[order] = np.arange(len(d)) // 2
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["file,patient_id,consolidation"]
+    for i in range(len(d)):
+        name = f"phantom{i:03d}.mp4"
+        if not (root / name).is_file():
+            with av.open(str(root / name), "w") as c:
+                s = c.add_stream("libx264", rate=15)
+                s.width, s.height, s.pix_fmt = size, size, "yuv420p"
+                for fr in d.videos[i, 0].numpy():
+                    for p in s.encode(
+                        av.VideoFrame.from_ndarray(np.repeat(fr[..., None], 3, -1), format="rgb24")
+                    ):
+                        c.mux(p)
+                for p in s.encode():
+                    c.mux(p)
+        rows.append(f"{name},{patient[i]},{int(d.labels[i])}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
 
 
 def to_float(clips: Tensor) -> Tensor:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -292,3 +293,65 @@ def clip_iou(
     if not ious:
         return {"iou": math.nan, "wiou": math.nan, "frames": 0}
     return {"iou": float(np.mean(ious)), "wiou": float(np.mean(wious)), "frames": len(ious)}
+
+
+# --------------------------------------------------------------------------------------- a whole evaluation
+
+
+def saliency_study(
+    scorers: dict[str, Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]],
+    videos: torch.Tensor,
+    boxes: Sequence[Sequence[Sequence[Sequence[float]]]],
+    indices: Sequence[int],
+    window: tuple[int, int, int],
+    stride: tuple[int, int, int],
+    *,
+    fraction: float = 0.1,
+    keep: int = 3,
+    examples_of: str | None = None,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Occlusion saliency IoU of several scorers on the same videos (the study's phantom localisation).
+
+    Args:
+        scorers: name -> ``make_score(clean_clip)``, the clip's score function (:func:`logit_score`,
+            :func:`feature_distance_score`).
+        videos: ``(N, 1, T, H, W)`` uint8 clips.
+        boxes: per video, per frame, its ground-truth boxes ``(x0, y0, x1, y1)``.
+        indices: the videos to score (positives: they have boxes).
+        window, stride: the occlusion window and stride ``(t, h, w)``.
+        fraction: pixels kept per frame for the boxes (:func:`clip_iou`).
+        keep: how many of the first videos' maps to return as examples.
+        examples_of: the scorer whose run also stores those videos and their boxes.
+
+    Returns:
+        ``(summary, examples)``: per scorer the mean and Student-t interval of IoU and weighted IoU over the
+        videos and the per-video values; ``{"videos", "boxes", "maps": {scorer: [maps]}}`` for plots.
+    """
+    from reference.data import to_float
+    from reference.evaluate import t_interval
+
+    summary: dict[str, dict[str, Any]] = {}
+    examples: dict[str, Any] = {"videos": [], "boxes": [], "maps": {}}
+    for name, make_score in scorers.items():
+        ious, wious = [], []
+        examples["maps"][name] = []
+        for j, i in enumerate(indices):
+            video = to_float(videos[i])
+            sal = occlusion_saliency(make_score(video), video, window, stride, fill="mean", batch_size=64)
+            gt = [[tuple(b.tolist()) for b in boxes[i][t]] for t in range(video.shape[1])]
+            r = clip_iou(sal, gt, fraction=fraction)
+            ious.append(r["iou"])
+            wious.append(r["wiou"])
+            if j < keep:
+                examples["maps"][name].append(sal.numpy())
+                if name == examples_of:
+                    examples["videos"].append(videos[i, 0].numpy())
+                    examples["boxes"].append(gt)
+        summary[name] = {
+            "iou": t_interval(ious),
+            "wiou": t_interval(wious),
+            "n_videos": len(ious),
+            "per_video_iou": ious,
+            "per_video_wiou": wious,
+        }
+    return summary, examples

@@ -49,7 +49,7 @@ from reference import evaluate as E
 from reference import report, train_byol
 from reference import saliency as S
 from reference.config import Config, ConfigError, load_config_file
-from reference.data import ClipTensorDataset, DataInfo, indexed, to_float
+from reference.data import ClipTensorDataset, DataInfo, indexed, write_phantom_folder
 from reference.model import Darknet3D, count_parameters, load_encoder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -241,37 +241,6 @@ def fixed_clips(folder: Any, length: int, per_video: int, stride: int) -> E.Clip
     )
 
 
-def write_phantom_folder(root: Path, n_patients: int, frames: int, size: int, seed: int) -> Path:
-    """``--quick``'s stand-in for the real folder: phantom videos as mp4 files with a labels CSV (two videos of
-    one class per synthetic patient), so that CI runs the real-video chain, cache included."""
-    import av
-
-    import vidaug3d.phantom as ph
-
-    d = ph.make_dataset(2 * n_patients, num_frames=frames, size=size, seed=seed)
-    order = np.argsort(d.labels.numpy(), kind="stable")
-    patient = np.empty(len(d), dtype=np.int64)
-    patient[order] = np.arange(len(d)) // 2
-    root.mkdir(parents=True, exist_ok=True)
-    rows = ["file,patient_id,consolidation"]
-    for i in range(len(d)):
-        name = f"phantom{i:03d}.mp4"
-        if not (root / name).is_file():
-            with av.open(str(root / name), "w") as c:
-                s = c.add_stream("libx264", rate=15)
-                s.width, s.height, s.pix_fmt = size, size, "yuv420p"
-                for fr in d.videos[i, 0].numpy():
-                    for p in s.encode(
-                        av.VideoFrame.from_ndarray(np.repeat(fr[..., None], 3, -1), format="rgb24")
-                    ):
-                        c.mux(p)
-                for p in s.encode():
-                    c.mux(p)
-        rows.append(f"{name},{patient[i]},{int(d.labels[i])}")
-    (root / "labels.csv").write_text("\n".join(rows) + "\n")
-    return root
-
-
 # ------------------------------------------------------------------------------------------ pretraining
 
 
@@ -456,41 +425,24 @@ def run_phantom(cfg: StudyConfig, out: Path, log: Logger) -> dict[str, Any]:
         rows.append({"model": kind, **{m: {"mean": v[0], "low": v[1], "high": v[2]} for m, v in ci.items()}})
         log(f"  phantom {kind:8s} acc={ci['accuracy'][0]:.3f} auc={ci['auc'][0]:.3f}")
     pos = [int(i) for i in te if labels[i] == 1][: cfg.saliency_videos]
-    sal_rows: dict[str, list[dict[str, float]]] = {}
-    examples: dict[str, Any] = {"videos": [], "boxes": [], "maps": {}}
-    t0 = time.time()
     scorers: dict[str, Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {}
     for kind in E.MODELS:
         scorers[f"{kind}/logit"] = lambda v, m=models[kind]: S.logit_score(m)
     scorers["ssl/feature"] = lambda v: S.feature_distance_score(models["ssl_fe"].encoder, v)
     scorers["rand/feature"] = lambda v: S.feature_distance_score(models["rand_fe"].encoder, v)
-    for name, make_score in scorers.items():
-        sal_rows[name] = []
-        examples["maps"][name] = []
-        for j, i in enumerate(pos):
-            video = to_float(lab.videos[i])
-            sal = S.occlusion_saliency(
-                make_score(video), video, cfg.saliency_window, cfg.saliency_stride, fill="mean", batch_size=64
-            )
-            gt = [[tuple(b.tolist()) for b in lab.boxes[i][t]] for t in range(cfg.frames)]
-            sal_rows[name].append(S.clip_iou(sal, gt, fraction=0.1))
-            if j < 3:
-                examples["maps"][name].append(sal.numpy())
-                if name == "ssl_fe/logit":
-                    examples["videos"].append(lab.videos[i, 0].numpy())
-                    examples["boxes"].append(gt)
+    t0 = time.time()
+    sal_summary, examples = S.saliency_study(
+        scorers,
+        lab.videos,
+        lab.boxes,
+        pos,
+        cfg.saliency_window,
+        cfg.saliency_stride,
+        examples_of="ssl_fe/logit",
+    )
     log(f"  saliency: {len(pos)} videos x {len(scorers)} scorers in {time.time() - t0:.1f}s")
-    sal_summary = {}
-    for name, rs in sal_rows.items():
-        iou, wiou = [r["iou"] for r in rs], [r["wiou"] for r in rs]
-        sal_summary[name] = {
-            "iou": E.t_interval(iou),
-            "wiou": E.t_interval(wiou),
-            "n_videos": len(rs),
-            "per_video_iou": iou,
-            "per_video_wiou": wiou,
-        }
-        log(f"  saliency {name:14s} IoU={np.mean(iou):.3f} wIoU={np.mean(wiou):.3f}")
+    for name, summary in sal_summary.items():
+        log(f"  saliency {name:14s} IoU={summary['iou'][0]:.3f} wIoU={summary['wiou'][0]:.3f}")
     return {
         "rows": rows,
         "saliency": sal_summary,
