@@ -248,9 +248,15 @@ def _affine_grid(theta: Tensor, H: int, W: int) -> Tensor:
     xs = centres(W, theta.dtype, theta.device).view(1, 1, W)
     ys = centres(H, theta.dtype, theta.device).view(1, H, 1)
     t = theta.view(-1, 6, 1, 1)
-    gx = t[:, 0] * xs + (t[:, 1] * ys + t[:, 2])
-    gy = t[:, 3] * xs + (t[:, 4] * ys + t[:, 5])
-    return torch.stack([gx, gy], dim=-1)
+    if torch.compiler.is_compiling() or theta.requires_grad:
+        gx = t[:, 0] * xs + (t[:, 1] * ys + t[:, 2])
+        gy = t[:, 3] * xs + (t[:, 4] * ys + t[:, 5])
+        return torch.stack([gx, gy], dim=-1)
+    # the same sums, each written straight into its channel of the grid: no stacking pass over it
+    grid = torch.empty((t.shape[0], H, W, 2), dtype=theta.dtype, device=theta.device)
+    torch.add(t[:, 0] * xs, t[:, 1] * ys + t[:, 2], out=grid[..., 0])
+    torch.add(t[:, 3] * xs, t[:, 4] * ys + t[:, 5], out=grid[..., 1])
+    return grid
 
 
 # Downscaling by up to this factor (input pixels per output pixel) resamples without a prefilter:
