@@ -212,6 +212,8 @@ def test_value_ranges_that_cannot_be_honoured() -> None:
         va.Compose([va.ColorJitter(0.3)], value_range=(1.0, 0.0))
     with raises("value_range"):
         va.Compose([va.ColorJitter(0.3)])(video, seed=0, value_range="full")
+    with raises("value_range"):
+        va.TwoViews(va.ColorJitter(0.3))(video, seed=0, value_range=(1.0, 0.0))
     with raises("value_range"):  # uint8 values are in [0, 255] whatever is declared
         va.ColorJitter(0.3)((video * 255).to(torch.uint8), seed=0, value_range=(0.0, 1.0))
     with raises("value"):  # a fill outside the declared range

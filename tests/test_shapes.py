@@ -512,3 +512,43 @@ def test_exact_moves_equal_indexing_and_leave_the_input_alone(
     )
     assert torch.equal(v, keep)
     assert torch.equal(streamed, batched)
+
+
+@pytest.mark.parametrize("kind", ["uint8", "normalised"])
+def test_issue_pipeline_on_a_full_batch(kind: str) -> None:
+    """The 0.2 SSL recipe on an (8, 3, 32, 128, 128) batch: shapes, dtype, replay, targets and two views."""
+    aug = va.Compose(
+        [
+            va.RandomTemporalCrop(16, speed=(0.8, 1.25)),
+            va.RandomResizedCrop(112, scale=(0.2, 1.0)),
+            va.RandomHorizontalFlip(),
+            va.ColorJitter(0.4, 0.4),
+        ]
+    )
+    g = torch.Generator().manual_seed(5)
+    clips = torch.randint(0, 256, (8, 3, 32, 128, 128), dtype=torch.uint8, generator=g)
+    video = clips if kind == "uint8" else (clips.float() / 255 - 0.45) / 0.225
+    vr = {} if kind == "uint8" else {"value_range": None}
+    t = box_targets(8, 32, 128, 128, seed=1, size=(30, 24), lo=20, hi=70)
+    out, params = aug(video, seed=3, return_params=True, **vr)
+    assert out.shape == (8, 3, 16, 112, 112) and out.dtype == video.dtype
+    assert torch.equal(aug(video, params=params, **vr), out)
+    again, moved = aug(video, params=params, targets={"boxes": t["boxes"], "masks": t["masks"]}, **vr)
+    assert torch.equal(again, out)
+    assert moved["masks"].shape == (8, 16, 112, 112)
+    # the moved box covers the moved mask: every mask pixel lies inside its clip's box (one pixel of slack
+    # for the bilinear edge), wherever the crop and the flip put it
+    for b in range(8):
+        ys, xs = torch.nonzero(moved["masks"][b].amax(0) > 0, as_tuple=True)
+        if len(xs) == 0:
+            continue
+        x0, y0, x1, y1 = moved["boxes"][b, 0].tolist()
+        assert x0 - 1 <= xs.min() and xs.max() + 0.5 <= x1 + 1, (b, x0, x1, xs.min(), xs.max())
+        assert y0 - 1 <= ys.min() and ys.max() + 0.5 <= y1 + 1, (b, y0, y1, ys.min(), ys.max())
+    if kind == "normalised":
+        assert out.min() < 0 and out.max() > 1  # value_range=None: nothing clamped to [0, 1]
+    v1, v2 = va.TwoViews(aug)(video, seed=3, **vr)
+    assert v1.shape == v2.shape == (8, 3, 16, 112, 112) and not torch.equal(v1, v2)
+    # the one-pass two-view executor equals one call per view
+    assert torch.equal(v1, aug(video, seed=3, view=0, **vr))
+    assert torch.equal(v2, aug(video, seed=3, view=1, **vr))

@@ -246,12 +246,14 @@ class TwoViews:
         return_params: bool = False,
         layout: str | None = None,
         out_dtype: torch.dtype | None = None,
+        value_range: ValueRange | str | None = "pipeline",
         probe: Any = None,
         fov: Tensor | None = None,
     ) -> tuple[Any, Any]:
         """Return ``(view1, view2)``; with ``return_params``, ``((view1, params1), (view2, params2))``.
 
-        The keywords are those of ``Compose.__call__`` (``probe`` and ``fov`` hold for both views).
+        The keywords are those of ``Compose.__call__`` (``probe``, ``fov`` and an explicit
+        ``value_range`` hold for both views; ``"pipeline"`` keeps each view's own).
         """
         if generator is not None:
             if seed is not None:
@@ -269,18 +271,19 @@ class TwoViews:
             probe=probe,
             fov=fov,
         )
+        # "pipeline": each view keeps its own Compose's value_range
+        own = isinstance(value_range, str) and value_range == "pipeline"
+        ranges = [p.value_range for p in (a, b)] if own else [_check_range_arg(value_range)] * 2
         v, _ = to_canonical(video, layout)
         if not engine.streams(v):
             return (
-                a(video, view=0, return_params=return_params, **kw),
-                b(video, view=1, return_params=return_params, **kw),
+                a(video, view=0, return_params=return_params, value_range=ranges[0], **kw),
+                b(video, view=1, return_params=return_params, value_range=ranges[1], **kw),
             )
         # Both views in one pass over the clips: each clip is read once, while it is in cache, and
         # both of its views are made from it. Identical to two separate calls.
         preps = [
-            engine.prepare(
-                p.plan, video, generator=None, params=None, view=i, value_range=p.value_range, **kw
-            )
+            engine.prepare(p.plan, video, generator=None, params=None, view=i, value_range=ranges[i], **kw)
             for i, p in enumerate((a, b))
         ]
         check = engine.checks(a.check_values, v) or engine.checks(b.check_values, v)
