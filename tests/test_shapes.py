@@ -538,13 +538,16 @@ def test_issue_pipeline_on_a_full_batch(kind: str) -> None:
     assert moved["masks"].shape == (8, 16, 112, 112)
     # the moved box covers the moved mask: every mask pixel lies inside its clip's box (one pixel of slack
     # for the bilinear edge), wherever the crop and the flip put it
+    kept = 0
     for b in range(8):
         ys, xs = torch.nonzero(moved["masks"][b].amax(0) > 0, as_tuple=True)
-        if len(xs) == 0:
+        if len(xs) == 0:  # the crop missed the box
             continue
+        kept += 1
         x0, y0, x1, y1 = moved["boxes"][b, 0].tolist()
         assert x0 - 1 <= xs.min() and xs.max() + 0.5 <= x1 + 1, (b, x0, x1, xs.min(), xs.max())
         assert y0 - 1 <= ys.min() and ys.max() + 0.5 <= y1 + 1, (b, y0, y1, ys.min(), ys.max())
+    assert kept >= 4, kept  # the check above ran on most clips, not on none
     if kind == "normalised":
         assert out.min() < 0 and out.max() > 1  # value_range=None: nothing clamped to [0, 1]
     v1, v2 = va.TwoViews(aug)(video, seed=3, **vr)

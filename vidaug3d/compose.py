@@ -90,6 +90,12 @@ class Compose:
         """Draw every transform's parameters (on the CPU) for a batch of ``shape``."""
         return self.plan.sample(shape, keys)
 
+    def _call_range(self, value_range: object) -> ValueRange | str:
+        """A call's ``value_range``: ``"pipeline"`` is this pipeline's own, anything else is checked."""
+        if isinstance(value_range, str) and value_range == "pipeline":
+            return self.value_range
+        return _check_range_arg(value_range)
+
     def __call__(
         self,
         video: Tensor,
@@ -138,11 +144,7 @@ class Compose:
             The augmented video; ``(video, targets)`` with targets; ``(video, params)`` with
             ``return_params``; ``(video, targets, params)`` with both.
         """
-        vr = (
-            self.value_range
-            if isinstance(value_range, str) and value_range == "pipeline"
-            else _check_range_arg(value_range)
-        )
+        vr = self._call_range(value_range)
         return engine.call(
             self.plan,
             video,
@@ -271,19 +273,24 @@ class TwoViews:
             probe=probe,
             fov=fov,
         )
-        # "pipeline": each view keeps its own Compose's value_range
-        own = isinstance(value_range, str) and value_range == "pipeline"
-        ranges = [p.value_range for p in (a, b)] if own else [_check_range_arg(value_range)] * 2
         v, _ = to_canonical(video, layout)
         if not engine.streams(v):
             return (
-                a(video, view=0, return_params=return_params, value_range=ranges[0], **kw),
-                b(video, view=1, return_params=return_params, value_range=ranges[1], **kw),
+                a(video, view=0, return_params=return_params, value_range=value_range, **kw),
+                b(video, view=1, return_params=return_params, value_range=value_range, **kw),
             )
         # Both views in one pass over the clips: each clip is read once, while it is in cache, and
         # both of its views are made from it. Identical to two separate calls.
         preps = [
-            engine.prepare(p.plan, video, generator=None, params=None, view=i, value_range=ranges[i], **kw)
+            engine.prepare(
+                p.plan,
+                video,
+                generator=None,
+                params=None,
+                view=i,
+                value_range=p._call_range(value_range),
+                **kw,
+            )
             for i, p in enumerate((a, b))
         ]
         check = engine.checks(a.check_values, v) or engine.checks(b.check_values, v)
