@@ -128,3 +128,14 @@ def test_contrast_blends_with_clip_mean_luminance() -> None:
     w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1, 1)
     mean = (v * w).sum(1, keepdim=True).mean(dim=(2, 3, 4), keepdim=True)
     torch.testing.assert_close(out, mean.expand_as(v))
+
+
+@given(seed=seeds, h=st.integers(1, 40), w=st.integers(1, 40))
+def test_affine_grid_matches_torch_on_both_branches(seed: int, h: int, w: int) -> None:
+    """The eager in-place grid equals the stacked one bit for bit, and both match ``F.affine_grid``."""
+    theta = torch.randn(3, 2, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    inplace = VF._affine_grid(theta, h, w)
+    stacked = VF._affine_grid(theta.clone().requires_grad_(), h, w).detach()
+    assert torch.equal(inplace, stacked)
+    ref = torch.nn.functional.affine_grid(theta, [3, 1, h, w], align_corners=False)
+    torch.testing.assert_close(inplace, ref, rtol=0, atol=1e-12)
