@@ -116,7 +116,7 @@ def test_every_method_runs_with_the_right_output(quick_run: dict, bench: ModuleT
         assert r["out_dtypes"] == [r["dtype"]] * r["views"], where
         assert r["median_s"] > 0 and r["iqr_s"] >= 0 and r["blocks"] == quick_run["settings"]["repeats"]
         assert math.isclose(r["clips_per_s"], r["shape"][0] * r["views"] / r["median_s"])
-        assert r["x_kornia"] > 0 and r["x_floor"] > 0 and r["x_baseline"] > 0
+        assert r["x_kornia"] > 0 and r["x_floor"] > 0 and r["x_floor_new"] > 0 and r["x_baseline"] > 0
         assert r["peak_extra_bytes"] >= 0
 
 
@@ -279,6 +279,7 @@ def test_record_size_and_targets_are_reported(quick_run: dict) -> None:
         assert rec["json_bytes_per_clip"] > 0 and rec["tensor_bytes_per_clip"] > 0
     names = {t["target"] for t in quick_run["targets"]}
     assert "speed-up over kornia >= 5x" in names and "record JSON bytes per clip <= 1024" in names
+    assert "time / new floor <= 2x" in names
     for t in quick_run["targets"]:
         assert t["met"] in (True, False, None)
         assert t["value"] is not None, t  # every target is measurable in the quick run
