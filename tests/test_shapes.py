@@ -555,3 +555,26 @@ def test_issue_pipeline_on_a_full_batch(kind: str) -> None:
     # the one-pass two-view executor equals one call per view
     assert torch.equal(v1, aug(video, seed=3, view=0, **vr))
     assert torch.equal(v2, aug(video, seed=3, view=1, **vr))
+
+
+def test_call_keywords_agree_across_compose_engine_and_twoviews() -> None:
+    # The keywords are spelled out in three signatures (for help() and type checkers); a keyword added to one
+    # and not the others is how TwoViews once refused value_range. Defaults must agree too.
+    import inspect
+
+    from vidaug3d import engine
+
+    def keywords(fn: object) -> dict[str, object]:
+        sig = inspect.signature(fn)  # type: ignore[arg-type]
+        return {n: p.default for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+    compose = keywords(va.Compose.__call__)
+    call = keywords(engine.call)
+    two = keywords(va.TwoViews.__call__)
+    # engine.call adds the pipeline's check_values; its value_range is the one Compose resolved
+    assert set(call) == set(compose) | {"check_values"}
+    assert {n: d for n, d in call.items() if n not in ("check_values", "value_range")} == {
+        n: d for n, d in compose.items() if n != "value_range"
+    }
+    # TwoViews picks the view itself, draws both records and moves no targets
+    assert two == {n: d for n, d in compose.items() if n not in ("view", "params", "targets")}
