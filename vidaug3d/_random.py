@@ -60,8 +60,9 @@ def _mul32(x: Tensor, c: int) -> Tensor:
     """Low 32 bits of ``x * c`` for ``x`` and ``c`` in [0, 2**32), without int64 overflow."""
     if c < (1 << 31):
         return (x * c) & _M32  # the product is below 2**63
-    # c = 2**31 + r: x * 2**31 = (x & 1) * 2**31 (mod 2**32), and x * r < 2**63 - 2**32
-    return (x * (c - (1 << 31)) + ((x & 1) << 31)) & _M32
+    # c - 2**32 is congruent to c mod 2**32 and above -2**31, so the product stays above -2**63;
+    # the & keeps the low 32 bits of its two's complement, which are those of x * c
+    return (x * (c - (1 << 32))) & _M32
 
 
 def _mix(x: Tensor) -> Tensor:
