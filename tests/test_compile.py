@@ -44,7 +44,7 @@ def test_eager_functions_run_outside_the_graph() -> None:
 
 
 def test_import_does_not_load_dynamo() -> None:
-    # torch.compiler.disable imports torch._dynamo (1.6 s here); vidaug3d's decorator defers it to compile time
+    # torch.compiler.disable imports torch._dynamo (seconds); vidaug3d's decorator defers it to compile time
     code = "import sys, torch, vidaug3d; vidaug3d.presets.paper()(torch.rand(2, 1, 4, 16, 16), seed=0); print('torch._dynamo' in sys.modules)"
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True

@@ -35,8 +35,8 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 def eager(fn: _F) -> _F:
     """Keep ``fn`` out of ``torch.compile`` graphs (host-side work): ``torch.compiler.disable``, lazily.
 
-    ``torch.compiler.disable`` imports ``torch._dynamo`` when it wraps a function, which took 1.6 s
-    of ``import vidaug3d``'s 1.8 s. Here an eager call runs ``fn`` directly and never imports it;
+    ``torch.compiler.disable`` imports ``torch._dynamo`` (most of ``import vidaug3d``'s time) when it
+    wraps a function. Here an eager call runs ``fn`` directly and never imports it;
     inside a compiled region (where dynamo is loaded already) the call goes through torch's lazy
     disable wrapper, which dynamo does not trace, so ``fn`` runs eagerly there as before.
     """
