@@ -252,3 +252,35 @@ def test_clip_tasks_run_single_threaded_and_the_callers_threads_come_back() -> N
         torch.set_num_threads(1)
     assert len(seen) == 2 and set(seen.values()) == {1}  # the caller and one pool thread, each serial
     assert after == after_error == 2
+
+
+def test_keys_and_seeds_equal_the_tensor_hash_chain() -> None:
+    # make_keys, ClipKeys.seeds and the noise's clip keys hash in Python ints; the reference is the
+    # same chain written with the vectorised tensor hash (_mix, _combine), on edge values of every input
+    from vidaug3d import _noise
+    from vidaug3d._random import _GOLDEN, _M32, _combine, _mix, make_keys
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.cat(
+        [
+            torch.tensor([0, 1, 2**31, 2**32 - 1, 2**32, 2**62, 2**63 - 1]),
+            torch.randint(0, 2**63 - 1, (9,), generator=g),
+        ]
+    )
+    for seed in (0, 5, 2**31, 2**32 - 1, 2**32 + 7, 2**62 - 1, 2**64 + 3):
+        for epoch, view in ((0, 0), (3, 1), (2**32 - 1, 2**31)):
+            keys = make_keys(len(ids), seed=seed, sample_ids=ids, epoch=epoch, view=view)
+            s64 = seed & (2**64 - 1)
+            h = _combine(_mix(torch.tensor(s64 & _M32)), s64 >> 32).expand(len(ids))
+            h = _combine(_combine(h, ids & _M32), (ids >> 32) & _M32)
+            want = _combine(_combine(h, epoch), view)
+            assert keys.keys.dtype == torch.int64 and torch.equal(keys.keys, want)
+            for slot, stream in ((0, 0), (6, 1), (2**31, 7)):
+                salt = _mix(_mix(torch.tensor(slot + _GOLDEN) & _M32) ^ ((stream + _GOLDEN) & _M32))
+                hs = _mix(want ^ salt)
+                seeds = ((_combine(hs, 1) & 0x7FFFFFFF) << 32) | _combine(hs, 2)
+                assert torch.equal(keys.seeds(slot, stream), seeds)
+                rows = _noise.clip_rows(_noise._NORMAL, seeds, 3 * _noise.ROW + 1)
+                ref = _noise._row_keys(_noise._clip_keys(seeds, _noise._NORMAL), 0, 4)
+                assert torch.equal(rows, ref)
+    assert make_keys(0, seed=1).keys.shape == (0,)

@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from ._random import _GOLDEN, _M32, _combine, _mix, _mix_int, per_clip
+from ._random import _GOLDEN, _M32, _combine, _combine_int, _mix, _mix_int, per_clip
 from .errors import fail
 
 __all__ = ["CHUNK", "ROW", "normal_field", "uniform_field"]
@@ -91,11 +91,7 @@ def _clip_keys(seeds: Tensor, kind: int) -> Tensor:
 
 def _clip_key_int(seed: int, kind: int) -> int:
     """``_clip_keys`` of one int seed in Python ints (the same bits, without a dozen tiny tensor ops)."""
-
-    def combine(h: int, v: int) -> int:
-        return _mix_int(h ^ _mix_int(v + _GOLDEN))
-
-    return combine(combine(_mix_int(seed & _M32), (seed >> 32) & _M32), kind)
+    return _combine_int(_combine_int(_mix_int(seed & _M32), (seed >> 32) & _M32), kind)
 
 
 @functools.lru_cache(maxsize=64)
@@ -273,7 +269,8 @@ def clip_rows(kind: int, seeds: Tensor, n: int) -> Tensor:
     costs only the elementwise passes: on two threads the per-op overhead of small ops, not their
     arithmetic, is what limits a clip task.
     """
-    return _row_keys(_clip_keys(seeds.to(torch.int64), kind), 0, (n + ROW - 1) >> ROW_BITS)
+    keys = torch.tensor([_clip_key_int(s, kind) for s in seeds.tolist()], dtype=torch.int64)
+    return _row_keys(keys, 0, (n + ROW - 1) >> ROW_BITS)
 
 
 def field_from_rows(kind: int, rows: Tensor, out: Tensor) -> Tensor:
