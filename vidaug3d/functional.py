@@ -114,14 +114,13 @@ def from_work(x: Tensor, dtype: torch.dtype, out: Tensor | None = None) -> Tenso
 
 def gray_mean(x: Tensor, *, per_frame: bool) -> Tensor:
     """Mean luminance per clip ``(B,1,1,1,1)`` or per frame ``(B,1,T,1,1)`` (ITU-R 601 weights for C = 3)."""
-    if x.shape[1] == 3:
-        lum = _GRAY[0] * x[:, 0:1] + _GRAY[1] * x[:, 1:2] + _GRAY[2] * x[:, 2:3]
-    elif x.shape[1] == 1:
-        lum = x
-    else:
-        lum = x.mean(dim=1, keepdim=True)
     dims = (3, 4) if per_frame else (2, 3, 4)
-    return lum.mean(dim=dims, keepdim=True)
+    if x.shape[1] == 3:
+        # the mean is linear: the channels' means, weighted (one read of the clip; a luma image
+        # first took five passes)
+        m = x.mean(dim=dims, keepdim=True)
+        return _GRAY[0] * m[:, 0:1] + _GRAY[1] * m[:, 1:2] + _GRAY[2] * m[:, 2:3]
+    return x.mean(dim=dims if x.shape[1] == 1 else (1, *dims), keepdim=True)
 
 
 # ----------------------------------------------------------------------------------------------- temporal
