@@ -115,6 +115,9 @@ def from_work(x: Tensor, dtype: torch.dtype, out: Tensor | None = None) -> Tenso
 def gray_mean(x: Tensor, *, per_frame: bool) -> Tensor:
     """Mean luminance per clip ``(B,1,1,1,1)`` or per frame ``(B,1,T,1,1)`` (ITU-R 601 weights for C = 3)."""
     dims = (3, 4) if per_frame else (2, 3, 4)
+    # a sum's rounding follows the memory layout: one layout (the executors hand a clip over as a
+    # view or as its own copy) keeps their means equal
+    x = x.contiguous()
     if x.shape[1] == 3:
         # the mean is linear: the channels' means, weighted (one read of the clip; a luma image
         # first took five passes)
