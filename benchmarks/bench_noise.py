@@ -2,6 +2,9 @@
 
 Run: ``python benchmarks/bench_noise.py [--repeats 15] [--threads 1 2] [--json out.json]``.
 
+``--pool``: also the throughput of two Python threads each making one clip's fields (one torch thread
+each, as the CPU executor's clip pool runs them) against one thread, eager and compiled.
+
 Per shape and thread count the candidates run interleaved (one call of each per round, ``--repeats``
 rounds) into a preallocated output, and the median is reported, in ms per call and ns per value,
 with the environment and the machine load (the CPU is shared). The process CPU time (all threads)
@@ -16,6 +19,7 @@ import json
 import math
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -88,11 +92,53 @@ def bench(shape: tuple[int, ...], threads: int, repeats: int) -> dict[str, dict[
     }
 
 
+def pool_scaling(shape: tuple[int, ...], calls: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Fields per second of two Python threads (one torch thread each) over one thread's, interleaved."""
+    kinds: dict[str, Callable[[torch.Tensor], object]] = {
+        "normal_field eager": lambda o: nz.normal_field(3, shape, out=o),
+        "normal_field compiled": lambda o: nz.normal_field(3, shape, out=o, compiled=True),
+    }
+    outs = [torch.empty(shape) for _ in range(2)]
+
+    def run(f: Callable[[torch.Tensor], object], o: torch.Tensor) -> None:
+        torch.set_num_threads(1)  # per thread, as in the clip pool
+        for _ in range(calls):
+            f(o)
+
+    one: dict[str, list[float]] = {k: [] for k in kinds}
+    two: dict[str, list[float]] = {k: [] for k in kinds}
+    for f in kinds.values():
+        run(f, outs[0])
+    for _ in range(repeats):
+        for k, f in kinds.items():
+            t0 = time.perf_counter()
+            run(f, outs[0])
+            one[k].append(time.perf_counter() - t0)
+            workers = [threading.Thread(target=run, args=(f, o)) for o in outs]
+            t0 = time.perf_counter()
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+            two[k].append(time.perf_counter() - t0)
+    return {
+        k: {
+            "one_thread_ms_per_field": round(statistics.median(one[k]) / calls * 1e3, 3),
+            "two_threads_ms_per_field": round(statistics.median(two[k]) / (2 * calls) * 1e3, 3),
+            "speedup_two_threads": round(2 * statistics.median(one[k]) / statistics.median(two[k]), 3),
+        }
+        for k in kinds
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--pool", action="store_true", help="two Python threads against one (see the docstring)"
+    )
     args = parser.parse_args()
 
     torch._dynamo.reset()
@@ -121,6 +167,16 @@ def main() -> None:
                     f"{v['ms_per_2M']:7.2f} ms/2M  {v['ms'] / base:5.2f}x randn  (IQR {v['iqr_ms']:.2f} ms)  "
                     f"CPU {v['cpu_ms']:7.2f} ms = {v['cpu_ms'] / cpu_base:5.2f}x randn"
                 )
+    pool = None
+    if args.pool:
+        shape = SHAPES["clip (16, 128, 128)"]
+        pool = pool_scaling(shape, 50, max(3, args.repeats // 3))
+        print(f"\ntwo Python threads against one, {shape} fields, one torch thread each")
+        for k, v in pool.items():
+            print(
+                f"  {k:26s} {v['one_thread_ms_per_field']:.3f} ms per field on one thread, "
+                f"{v['two_threads_ms_per_field']:.3f} on two: {v['speedup_two_threads']:.2f}x the throughput"
+            )
     load = meter.stop()
     env = environment(torch.device("cpu"))
     print(f"\nload: {load}")
@@ -131,6 +187,7 @@ def main() -> None:
             "load": load,
             "compile_s": {"normal": compile_normal, "uniform": compile_uniform},
             "runs": results,
+            "pool": pool,
         }
         args.json.write_text(json.dumps(record, indent=1))
 
