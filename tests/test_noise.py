@@ -106,6 +106,8 @@ def test_chunks_equal_the_whole(field: Callable[..., torch.Tensor], monkeypatch:
     for lo, hi in [(0, 1), (1, ROW + 1), (ROW - 1, 3 * ROW + 2), (5000, 22755), (22754, 22755)]:
         assert torch.equal(field(5, (hi - lo,), start=lo), whole[lo:hi])
     monkeypatch.setattr(nz, "CHUNK", 3 * ROW)  # the executor's own chunking, with ragged ends
+    assert torch.equal(field(5, shape).flatten(), whole)  # one block: the chunks would run in order
+    monkeypatch.setattr(nz, "MAX_BLOCK", 0)  # chunk by chunk all the same
     assert torch.equal(field(5, shape).flatten(), whole)
     pieces = [field(5, (n,), start=s) for s, n in [(0, 7000), (7000, 1), (7001, 15754)]]
     assert torch.equal(torch.cat(pieces), whole)

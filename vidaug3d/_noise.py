@@ -52,7 +52,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from ._random import _GOLDEN, _M32, _combine, _combine_int, _mix, _mix_int, per_clip
+from ._random import _GOLDEN, _M32, _combine, _combine_int, _mix, _mix_int, in_order, per_clip
 from .errors import fail
 
 __all__ = ["CHUNK", "ROW", "normal_field", "uniform_field"]
@@ -60,6 +60,7 @@ __all__ = ["CHUNK", "ROW", "normal_field", "uniform_field"]
 ROW_BITS = 12
 ROW = 1 << ROW_BITS  # elements per row key (part of the definition of the field)
 CHUNK = 1 << 18  # elements per eager CPU chunk: fewer, longer ops beat L2-sized ones here
+MAX_BLOCK = 1 << 20  # the most elements evaluated as one block where the chunks would run in order
 
 _NORMAL, _UNIFORM = 1, 2  # kind salts
 _LANE_SALT = 0x2545F491
@@ -300,6 +301,11 @@ def _eager(kind: int, keys: Tensor | None, start: int, out: Tensor, rows: Tensor
     step = max(ROW, (CHUNK // bsz) // ROW * ROW)
     edges = list(range(start - start % step + step, start + n, step))
     bounds = list(zip([start, *edges], [*edges, start + n], strict=True))
+    if len(bounds) > 1 and bsz * n <= MAX_BLOCK and in_order(len(bounds), CHUNK):
+        # the chunks would run one after another here (e.g. a clip task of the CPU executor): one
+        # block of the same values in fewer, longer ops
+        _eval_block(kind, rows, first_row, start, out)
+        return
 
     def task(k: int) -> None:
         lo, hi = bounds[k]

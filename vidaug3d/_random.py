@@ -304,6 +304,16 @@ if hasattr(os, "register_at_fork"):
 MIN_PARALLEL_WORK = 1 << 16
 
 
+def in_order(n: int, work: int | None = None) -> bool:
+    """Whether ``per_clip`` runs ``n`` CPU tasks of ``work`` elements in order on the calling thread."""
+    return (
+        torch.get_num_threads() == 1
+        or n < 2
+        or (work is not None and work < MIN_PARALLEL_WORK)
+        or getattr(_IN_WORKER, "active", False)
+    )
+
+
 @eager  # a thread pool over clips: runs eagerly inside a compiled pipeline
 def per_clip(fn: Callable[[int], None], n: int, device: torch.device, work: int | None = None) -> None:
     """Run ``fn(b)`` for every clip: in parallel threads on a multi-threaded CPU, else in order.
@@ -319,7 +329,7 @@ def per_clip(fn: Callable[[int], None], n: int, device: torch.device, work: int 
         for b in range(n):
             fn(b)
         return
-    if n < 2 or (work is not None and work < MIN_PARALLEL_WORK) or getattr(_IN_WORKER, "active", False):
+    if in_order(n, work):
         # in order, and on one thread like the pool's tasks: a clip's reductions (e.g. its mean for
         # the contrast) then add up in the same order whatever the thread count or batch size
         torch.set_num_threads(1)
