@@ -314,3 +314,22 @@ def test_fields_from_prepared_row_keys_are_the_fields(kind: int, field: Callable
         out = torch.empty(1, n)
         assert torch.equal(nz.field_from_rows(kind, rows[b : b + 1], out)[0], whole[b])
         assert torch.equal(whole[b], field(int(seeds[b]), (n,)))
+
+
+def test_scratch_is_one_set_per_thread_grown_to_the_largest_block() -> None:
+    # the per-thread buffers serve every block size: fields of many clip sizes keep one set, not one per size
+    sizes = [nz.CHUNK + ROW * k for k in (1, 5, 9)] + [1000, 3 * nz.CHUNK]
+    nz._SCRATCH.buffers.clear()  # this thread's set, as a fresh thread starts
+    for n in sizes:
+        ref = normal_field(4, (n,))
+        nz._eval_block(
+            nz._NORMAL,
+            nz._row_keys(nz._clip_keys(torch.tensor([4]), nz._NORMAL), 0, -(-n // ROW)),
+            0,
+            0,
+            out := torch.empty(1, n),
+        )
+        assert torch.equal(out[0], ref)
+    held = nz._SCRATCH.buffers
+    assert list(held) == [torch.device("cpu")]
+    assert all(b.numel() == 3 * nz.CHUNK for b in held[torch.device("cpu")])

@@ -206,21 +206,25 @@ def _uniform_from_hash_(h: Tensor, out: Tensor) -> None:
 
 
 class _Scratch(threading.local):
-    """Per-thread chunk buffers, reused across calls (fresh 1 MB buffers would each be a new mapping)."""
+    """Per-thread block buffers, reused across calls (fresh 1 MB buffers would each be a new mapping).
+
+    One set per device, grown to the largest block asked for (at most ``MAX_BLOCK`` elements, or a
+    chunk of ``CHUNK``): blocks of every size share it.
+    """
 
     def __init__(self) -> None:
-        self.buffers: dict[tuple[int, torch.device], tuple[Tensor, Tensor, Tensor]] = {}
+        self.buffers: dict[torch.device, tuple[Tensor, Tensor, Tensor]] = {}
 
     def get(self, n: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-        n = max(n, CHUNK)  # the end chunks reuse the full-size buffers
-        key = (n, device)
-        if key not in self.buffers:
-            self.buffers[key] = (
+        have = self.buffers.get(device)
+        if have is None or have[0].numel() < n:
+            n = max(n, CHUNK)
+            self.buffers[device] = (
                 torch.empty(n, dtype=torch.int32, device=device),
                 torch.empty(n, dtype=torch.int32, device=device),
                 torch.empty(n, dtype=torch.float32, device=device),
             )
-        return self.buffers[key]
+        return self.buffers[device]
 
 
 _SCRATCH = _Scratch()
