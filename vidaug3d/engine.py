@@ -422,7 +422,7 @@ def _prime_allocator() -> None:
     glibc maps a block above its mmap threshold (128 KiB at first) afresh, and raises the threshold to
     the largest such block freed (up to 32 MiB) and its trim threshold to twice that. One batch-sized
     output freed per step then comes back from the heap, but two of them (``TwoViews``) pass the trim
-    threshold: the heap goes back to the system and each call faults every output page in again (4-9k
+    threshold: the heap goes back to the system and each call faults every output page in again (2-9k
     faults a call for the paper pipeline's batches). Freeing one untouched 32 MiB block (no memory used)
     sets both thresholds to their caps, as glibc itself would after such a free. Other allocators
     (jemalloc, tcmalloc, or thresholds fixed by ``MALLOC_*_`` variables) ignore it.
