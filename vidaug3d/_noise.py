@@ -269,10 +269,10 @@ def _eval_block(kind: int, rows: Tensor, first_row: int, start: int, out: Tensor
 def clip_rows(kind: int, seeds: Tensor, n: int) -> Tensor:
     """``(B, R)`` int32 premixed row keys of the first ``n`` elements of each seed's field.
 
-    A batch's row keys in one evaluation (a dozen small ops, whatever ``B`` is), so that a
-    clip-by-clip caller (the CPU executor's value stage) hands each clip its row and its field then
-    costs only the elementwise passes: on two threads the per-op overhead of small ops, not their
-    arithmetic, is what limits a clip task.
+    A batch's row keys in one evaluation (the clip keys in Python ints, then a dozen small ops
+    whatever ``B`` is), so that a clip-by-clip caller (the CPU executor's value stage) hands each
+    clip its row and its field then costs only the elementwise passes: on two threads the per-op
+    overhead of small ops, not their arithmetic, is what limits a clip task.
     """
     keys = torch.tensor([_clip_key_int(s, kind) for s in seeds.tolist()], dtype=torch.int64)
     return _row_keys(keys, 0, (n + ROW - 1) >> ROW_BITS)
