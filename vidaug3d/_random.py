@@ -259,11 +259,10 @@ def make_keys(
     # O(B) Python ints (a few microseconds per clip): the same bits as the tensor hash, without the
     # fifty tiny tensor ops that took most of this function's time
     h0 = _combine_int(_mix_int(base & _M32), (base >> 32) & _M32)
-    tail = (_mix_int(epoch + _GOLDEN), _mix_int(view + _GOLDEN))
     keys = []
     for i in ids:
         h = _combine_int(_combine_int(h0, i & _M32), i >> 32)
-        keys.append(_mix_int(_mix_int(h ^ tail[0]) ^ tail[1]))
+        keys.append(_combine_int(_combine_int(h, epoch), view))
     return ClipKeys(torch.tensor(keys, dtype=torch.int64))
 
 
