@@ -241,3 +241,24 @@ def test_presets() -> None:
     assert float((out[outside] == 0).double().mean()) > 0.8
     (a, b) = va.TwoViews(va.presets.ultrasound())(us, seed=0, probe=probe)
     assert a.shape == b.shape == us.shape and not torch.equal(a, b)
+
+
+@pytest.mark.parametrize("where", ["probe", "fov", "estimate"])
+def test_two_views_of_one_pipeline_with_a_field_of_view_equal_two_separate_calls(where: str) -> None:
+    # TwoViews draws and cooks one pipeline's two views together, the probe geometry or mask repeated
+    # for the second view; each view must still be what its own call makes, record included.
+    probe = _probe(3)
+    fov = US.fov_mask(probe, 24, 22)
+    us = (make_video((3, 1, 8, 24, 22), 1) * fov * 255).to(torch.uint8)
+    kw = {"probe": {"probe": probe}, "fov": {"fov": fov}, "estimate": {"probe": "estimate"}}[where]
+    aug = va.presets.paper() if where == "fov" else va.presets.ultrasound()  # its transforms need a probe
+    torch.set_num_threads(2)
+    try:
+        (v1, r1), (v2, r2) = va.TwoViews(aug)(us, seed=5, epoch=1, return_params=True, **kw)
+    finally:
+        torch.set_num_threads(1)
+    s1, q1 = aug(us, seed=5, epoch=1, view=0, return_params=True, **kw)
+    s2, q2 = aug(us, seed=5, epoch=1, view=1, return_params=True, **kw)
+    assert r1 == q1 and r2 == q2 and r1.batch_size == 3
+    assert torch.equal(v1, s1) and torch.equal(v2, s2) and not torch.equal(v1, v2)
+    assert v1.untyped_storage().data_ptr() != v2.untyped_storage().data_ptr()  # two tensors, not one split

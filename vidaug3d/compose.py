@@ -6,6 +6,7 @@ arguments and hands them on.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -281,6 +282,32 @@ class TwoViews:
             )
         # Both views in one pass over the clips: each clip is read once, while it is in cache, and
         # both of its views are made from it. Identical to two separate calls.
+        if a is b:
+            # one pipeline: both views' records drawn and cooked together (one round of the small
+            # per-call tensor ops instead of two), the clip tasks interleaved so that a clip's two
+            # views run one after the other
+            prep = engine.prepare(
+                a.plan,
+                video,
+                generator=None,
+                params=None,
+                view=0,
+                views=2,
+                value_range=a._call_range(value_range),
+                **kw,
+            )
+            B = v.shape[0]
+            check = engine.checks(a.check_values, v)
+            one, outs = a.plan.stream(prep.video, prep.record, prep.ctx, out_dtype, check, views=2)
+            per_clip(lambda j: one((j & 1) * B + (j >> 1)), 2 * B, v.device, work=v[0].numel())
+            views = []
+            for i, out in enumerate(outs):
+                # copies, not views of one record: a saved record holds its own clips only
+                rec = prep.record.select(torch.arange(i * B, (i + 1) * B)) if return_params else prep.record
+                views.append(
+                    engine.result(a.plan, out, dataclasses.replace(prep, record=rec), None, return_params)
+                )
+            return views[0], views[1]
         preps = [
             engine.prepare(
                 p.plan,
@@ -294,8 +321,8 @@ class TwoViews:
             for i, p in enumerate((a, b))
         ]
         check = engine.checks(a.check_values, v) or engine.checks(b.check_values, v)
-        one1, out1 = a.plan.stream(preps[0].video, preps[0].record, preps[0].ctx, out_dtype, check)
-        one2, out2 = b.plan.stream(preps[1].video, preps[1].record, preps[1].ctx, out_dtype)
+        one1, (out1,) = a.plan.stream(preps[0].video, preps[0].record, preps[0].ctx, out_dtype, check)
+        one2, (out2,) = b.plan.stream(preps[1].video, preps[1].record, preps[1].ctx, out_dtype)
 
         def both(i: int) -> None:
             one1(i)

@@ -573,7 +573,7 @@ class Plan:
         With ``check``, the values are checked first (by each clip's task on the CPU executor).
         """
         if streams(video):
-            one, out = self.stream(video, record, ctx, out_dtype, check)
+            one, (out,) = self.stream(video, record, ctx, out_dtype, check)
             per_clip(one, video.shape[0], video.device, work=video[0].numel())
             return out
         if check:
@@ -602,26 +602,33 @@ class Plan:
         ctx: Context,
         out_dtype: torch.dtype | None,
         check: bool = False,
-    ) -> tuple[Callable[[int], None], Tensor]:
-        """The streamed executor's per-clip task ``one(b)`` and the output it fills."""
+        views: int = 1,
+    ) -> tuple[Callable[[int], None], list[Tensor]]:
+        """The streamed executor's per-clip task ``one(r)`` and the outputs it fills, one per view.
+
+        ``record`` may hold several views of the batch (``prepare(views=...)``): record clip ``r``
+        is made from clip ``b = r % B`` into ``outs[r // B][b]``, and ``check`` checks each clip once.
+        """
+        B = video.shape[0]
         cooked = self.cook(record, ctx)
         final = self.shapes(VideoShape.of(video))[-1]
         dtype = out_dtype or video.dtype
-        out = torch.empty(final.as_tuple(), dtype=dtype)
-        if not _PRIMED and out.nbytes >= 1 << 20:
+        outs = [torch.empty(final.as_tuple(), dtype=dtype) for _ in range(views)]
+        if not _PRIMED and outs[0].nbytes >= 1 << 20:
             _prime_allocator()
         steps = list(zip(self.stages, cooked, strict=True))
 
-        def one(b: int) -> None:
+        def one(r: int) -> None:
+            i, b = divmod(r, B)
             x = video[b]
-            if check:
+            if check and i == 0:
                 check_values(x, clip=b)
             w = Work(x, False)
             for st, ck in steps:
-                w = st.run_clip(w, ck, b, ctx)
-            self._finish(w, dtype, video.dtype, out=out[b])
+                w = st.run_clip(w, ck, r, ctx)
+            self._finish(w, dtype, video.dtype, out=outs[i][b])
 
-        return one, out
+        return one, outs
 
     def execute_batched(
         self, video: Tensor, record: Record, ctx: Context, out_dtype: torch.dtype | None = None
@@ -683,8 +690,15 @@ def prepare(
     value_range: ValueRange | str,
     probe: Any = None,
     fov: Tensor | None = None,
+    views: int = 1,
 ) -> Prepared:
-    """Check a call's arguments and draw (or check) its record."""
+    """Check a call's arguments and draw (or check) its record.
+
+    With ``views`` > 1 (drawing only), the record holds ``views`` records of the batch one after
+    another, views ``view``, ``view + 1``, ...: clip ``b`` of view ``view + i`` is record clip
+    ``i * B + b``. Keyed draws depend on the clip's key alone, so each part equals the record of its
+    own call, and the parts are drawn together in one pass of the same small tensor ops.
+    """
     v, lay = to_canonical(video, layout)
     shape = VideoShape.of(v)
     if out_dtype is not None and out_dtype not in _OUT_DTYPES:
@@ -715,9 +729,21 @@ def prepare(
         keys = make_keys(
             shape.B, generator=generator, seed=seed, sample_ids=sample_ids, epoch=epoch, view=view
         )
-        record = dataclasses.replace(
-            plan.sample(shape, keys), probe=probe, fov_mask=probe is None and fov is not None
-        )
+        if views > 1:
+            # the views share the base seed (the caller's, so that every view can be derived from it)
+            assert seed is not None and generator is None, "views > 1 draws from an explicit seed"
+            more = [
+                make_keys(shape.B, seed=seed, sample_ids=sample_ids, epoch=epoch, view=view + i).keys
+                for i in range(1, views)
+            ]
+            keys = ClipKeys(torch.cat([keys.keys, *more]))
+            shape = dataclasses.replace(shape, B=shape.B * views)
+            if probe is not None:
+                probe = type(probe).cat([probe] * views)
+            if fov is not None:
+                fov = fov.repeat(views, 1, 1, 1, 1)
+        fov_mask = probe is None and fov is not None
+        record = dataclasses.replace(plan.sample(shape, keys), probe=probe, fov_mask=fov_mask)
     ctx = Context(vr, v.dtype, fov=fov, probe=probe)
     return Prepared(v, lay, record, ctx)
 
